@@ -1,0 +1,81 @@
+"""The `batch-forecast` flow: registered model -> latest history -> forecasts -> Parquet under outputs/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from lstm_pipeline.config import PipelineConfig, file_source, load_config, project_root
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lstm_pipeline.registry import RegisteredModel
+
+
+@dataclass(frozen=True)
+class ForecastSummary:
+    """Where the forecasts went and which registered model made them."""
+
+    path: str
+    model: RegisteredModel
+    rows: int
+    series: int
+
+
+@task(name="resolve-model", cache_policy=NO_CACHE)
+def resolve_model(name: str, ref: str) -> RegisteredModel:
+    from lstm_pipeline.registry import resolve
+
+    return resolve(name, ref)
+
+
+@task(name="load-history", cache_policy=NO_CACHE)
+def load_history(cfg: PipelineConfig) -> pd.DataFrame:
+    from lstm_pipeline.sources import load_series
+    from lstm_pipeline.validation import check_series
+
+    return check_series(load_series(cfg.source), min_length=1)
+
+
+@task(name="predict", cache_policy=NO_CACHE)
+def predict(model: RegisteredModel, history: pd.DataFrame, horizon: int | None) -> pd.DataFrame:
+    from lstm_pipeline.registry import load
+
+    params = {"horizon": horizon} if horizon else None
+    forecasts = load(model).predict(history, params=params)
+    return forecasts.assign(model_name=model.name, model_version=model.version, run_id=model.run_id)
+
+
+@task(name="write-forecasts", cache_policy=NO_CACHE)
+def write(forecasts: pd.DataFrame, path: Path) -> Path:
+    from lstm_pipeline.forecasting import write_forecasts
+
+    written = write_forecasts(forecasts, path)
+    get_run_logger().info("wrote %d forecast rows to %s", len(forecasts), written)
+    return written
+
+
+@flow(name="batch-forecast", log_prints=True)
+def batch_forecast(
+    model_name: str | None = None, alias: str | None = None, data: str | None = None,
+    horizon: int | None = None, config_path: str | None = None, overrides: dict[str, Any] | None = None,
+) -> ForecastSummary:
+    """Forecast every series of the history with a registered model and write Parquet.
+
+    `alias` is an alias (`champion`) or a version number; `data` a CSV/Parquet history file
+    (default: the configured source); `horizon` the steps ahead (default: the model's horizon).
+    """
+    from lstm_pipeline.tracking import use_tracking_store
+
+    cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
+    use_tracking_store()
+    model = resolve_model(model_name or cfg.tracking.model_name, alias or cfg.tracking.alias)
+    forecasts = predict(model, load_history(cfg), horizon or cfg.forecast.horizon)
+    target = project_root() / cfg.forecast.output_dir / model.name / f"version={model.version}" / "forecasts.parquet"
+    path = write(forecasts, target)
+    return ForecastSummary(str(path), model, len(forecasts), int(forecasts["unique_id"].nunique()))

@@ -1,0 +1,136 @@
+"""The `train` flow: series -> checks -> windows -> fit -> evaluate -> MLflow run -> registry.
+
+Each task is a thin call into `lstm_pipeline`; the order of the pipeline lives here only.
+Heavy libraries load inside the tasks, so importing this module (as `prefect deploy` does) is fast.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from lstm_pipeline.config import PipelineConfig, file_source, load_config
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lstm_pipeline.evaluation import Evaluation
+    from lstm_pipeline.registry import RegisteredModel
+    from lstm_pipeline.tracking import LoggedRun
+    from lstm_pipeline.training import TrainingResult
+    from lstm_pipeline.windowing import WindowedData
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What a training run produced and where to find it."""
+
+    run_id: str
+    experiment_id: str
+    model_uri: str
+    registered: RegisteredModel | None
+    metrics: dict[str, float]
+    tracking_uri: str
+
+
+@task(name="load-series", cache_policy=NO_CACHE)
+def load_series(cfg: PipelineConfig) -> pd.DataFrame:
+    from lstm_pipeline.sources import load_series as load
+
+    return load(cfg.source)
+
+
+@task(name="check-series", cache_policy=NO_CACHE)
+def check_series(frame: pd.DataFrame, cfg: PipelineConfig) -> pd.DataFrame:
+    from lstm_pipeline.validation import check_series as check
+    from lstm_pipeline.windowing import min_history
+
+    return check(frame, min_length=min_history(cfg.window))
+
+
+@task(name="make-windows", cache_policy=NO_CACHE)
+def make_windows(frame: pd.DataFrame, cfg: PipelineConfig) -> WindowedData:
+    from lstm_pipeline.windowing import make_windows as window
+
+    return window(frame, cfg.window)
+
+
+@task(name="fit-model", cache_policy=NO_CACHE)
+def fit_model(data: WindowedData, cfg: PipelineConfig, keras_path: str) -> TrainingResult:
+    from lstm_pipeline.training import train_and_save
+
+    result = train_and_save(data, cfg, keras_path)
+    get_run_logger().info("trained %d steps in %.1f s", result.steps, result.seconds)
+    return result
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(keras_path: str, frame: pd.DataFrame, data: WindowedData, cfg: PipelineConfig) -> Evaluation:
+    from lstm_pipeline.evaluation import evaluate_saved_model
+
+    evaluation = evaluate_saved_model(keras_path, frame, data, cfg)
+    m = evaluation.metrics
+    get_run_logger().info(
+        "test MASE %.3f (naive %.3f, seasonal naive %.3f)",
+        m["test_mase"], m["test_naive_mase"], m["test_seasonal_naive_mase"],
+    )
+    return evaluation
+
+
+@task(name="log-run", cache_policy=NO_CACHE)
+def log_run(
+    cfg: PipelineConfig, frame: pd.DataFrame, training: TrainingResult, evaluation: Evaluation,
+    data: WindowedData, keras_path: str,
+) -> LoggedRun:
+    from lstm_pipeline import plots, tracking
+
+    figures = {
+        "loss": plots.loss_curve(training),
+        "forecast_vs_actual": plots.forecast_vs_actual(frame, evaluation.forecasts),
+    }
+    return tracking.log_training_run(
+        cfg=cfg, frame=frame, source=cfg.source.path or cfg.source.kind, training=training,
+        metrics=evaluation.metrics, scores=evaluation.scores, figures=figures,
+        keras_path=keras_path, scaler=data.scaler,
+    )
+
+
+@task(name="register-model", cache_policy=NO_CACHE)
+def register_model(logged: LoggedRun, cfg: PipelineConfig, metrics: dict[str, float]) -> RegisteredModel:
+    from lstm_pipeline.registry import register
+
+    tags = {"run_id": logged.run_id, "test_mase": f"{metrics['test_mase']:.6g}"}
+    return register(logged.model_uri, name=cfg.tracking.model_name, alias=cfg.tracking.alias, tags=tags)
+
+
+@flow(name="train", log_prints=True)
+def train(
+    config_path: str | None = None, overrides: dict[str, Any] | None = None, data: str | None = None
+) -> TrainSummary:
+    """Train the LSTM on a config (YAML path + `section.key` overrides) and register it.
+
+    `data` is a CSV or Parquet file to train on instead of the configured source.
+    Until the promotion gate exists, the newest model takes the configured alias.
+    """
+    from lstm_pipeline.tracking import use_tracking_store
+
+    cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
+    uri = use_tracking_store()
+    frame = check_series(load_series(cfg), cfg)
+    windows = make_windows(frame, cfg)
+    workdir = tempfile.mkdtemp(prefix="lstm-pipeline-")
+    try:
+        keras_path = str(Path(workdir) / "model.keras")
+        training = fit_model(windows, cfg, keras_path)
+        evaluation = evaluate(keras_path, frame, windows, cfg)
+        logged = log_run(cfg, frame, training, evaluation, windows, keras_path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    registered = register_model(logged, cfg, evaluation.metrics) if cfg.tracking.register_model else None
+    return TrainSummary(logged.run_id, logged.experiment_id, logged.model_uri, registered, evaluation.metrics, uri)

@@ -1,0 +1,154 @@
+"""The `lstm-pipeline` command: train, forecast, or run the whole demo loop.
+
+Flows (and with them Prefect, TensorFlow and MLflow) are imported only inside the commands,
+so `lstm-pipeline --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from lstm_pipeline.errors import LstmPipelineError
+
+if TYPE_CHECKING:
+    from flows.batch_forecast import ForecastSummary
+    from flows.train import TrainSummary
+
+app = typer.Typer(
+    help="Train a Keras LSTM forecaster, track it in MLflow and write batch forecasts, as Prefect flows.\n\n"
+    "Start with `lstm-pipeline demo`. Results go to the MLflow store (mlruns/ by default, "
+    "or $MLFLOW_TRACKING_URI) and forecasts to outputs/.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config, e.g. configs/seed.yaml (default: built-in defaults).")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override one setting, e.g. --set train.epochs=50 (repeatable)."),
+]
+DataOption = Annotated[
+    Path | None, typer.Option("--data", "-d", help="CSV or Parquet file with columns unique_id, ds, y.")
+]
+
+
+@app.command()
+def train(config: ConfigOption = None, set_: SetOption = None, data: DataOption = None) -> None:
+    """Train on the configured series (or --data), log the run to MLflow and register the model."""
+    summary = _run_train(config, set_, data)
+    _print_train(summary)
+    _print_ui_hint(summary.tracking_uri)
+
+
+@app.command()
+def forecast(
+    model: Annotated[str | None, typer.Option(help="Registered model name (default from config).")] = None,
+    alias: Annotated[str | None, typer.Option(help="Alias or version number (default: champion).")] = None,
+    horizon: Annotated[int | None, typer.Option(min=1, help="Steps ahead (default: the model's horizon).")] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    data: DataOption = None,
+) -> None:
+    """Forecast every series with a registered model and write Parquet under outputs/."""
+    _print_forecast(_run_forecast(model, alias, horizon, config, set_, data))
+
+
+@app.command()
+def demo(config: ConfigOption = None, set_: SetOption = None) -> None:
+    """The whole loop on the noisy sine: train, register as champion, forecast from the registry."""
+    summary = _run_train(config, set_, None)
+    _print_train(summary)
+    _print_forecast(_run_forecast(None, None, None, config, set_, None))
+    _print_ui_hint(summary.tracking_uri)
+
+
+def _run_train(config: Path | None, overrides: list[str] | None, data: Path | None) -> TrainSummary:
+    with _user_errors():
+        parsed = _validated_overrides(config, overrides, data)
+        _quiet_defaults()
+        from flows.train import train as train_flow
+
+        return train_flow(
+            config_path=str(config) if config else None, overrides=parsed, data=str(data) if data else None
+        )
+
+
+def _run_forecast(
+    model: str | None, alias: str | None, horizon: int | None,
+    config: Path | None, overrides: list[str] | None, data: Path | None,
+) -> ForecastSummary:
+    with _user_errors():
+        parsed = _validated_overrides(config, overrides, data)
+        _quiet_defaults()
+        from flows.batch_forecast import batch_forecast
+
+        return batch_forecast(
+            model_name=model, alias=alias, data=str(data) if data else None, horizon=horizon,
+            config_path=str(config) if config else None, overrides=parsed,
+        )
+
+
+def _validated_overrides(config: Path | None, overrides: list[str] | None, data: Path | None) -> dict[str, object]:
+    """Parse `--set` pairs and validate the whole config now, before Prefect starts (seconds)."""
+    from lstm_pipeline.config import file_source, load_config, parse_overrides
+
+    parsed = parse_overrides(overrides)
+    load_config(config, {**parsed, **file_source(data)})
+    return parsed
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Show our typed errors as one clear message and exit code 2, not as a traceback."""
+    try:
+        yield
+    except LstmPipelineError as exc:
+        typer.secho(f"error ({type(exc).__name__}): {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _quiet_defaults() -> None:
+    """Defaults for a laptop run; anything already set in the environment wins."""
+    defaults = {
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+
+
+def _print_train(summary: TrainSummary) -> None:
+    m = summary.metrics
+    typer.echo(f"\nMLflow run     {summary.run_id} (experiment {summary.experiment_id})")
+    typer.echo(
+        f"test MASE      {m['test_mase']:.3f}  (naive {m['test_naive_mase']:.3f}, "
+        f"seasonal naive {m['test_seasonal_naive_mase']:.3f}; lower is better)"
+    )
+    if summary.registered:
+        reg = summary.registered
+        typer.echo(f"registered     {reg.name} version {reg.version} -> models:/{reg.name}@{reg.alias}")
+
+
+def _print_forecast(summary: ForecastSummary) -> None:
+    typer.echo(
+        f"forecasts      {summary.rows} rows for {summary.series} series from "
+        f"{summary.model.name} v{summary.model.version} -> {summary.path}"
+    )
+
+
+def _print_ui_hint(tracking_uri: str) -> None:
+    if tracking_uri.startswith("sqlite:"):
+        typer.echo(f"browse runs    mlflow ui --backend-store-uri {tracking_uri}")
+    else:
+        typer.echo(f"browse runs    {tracking_uri}")

@@ -1,0 +1,205 @@
+"""One typed config for the whole pipeline: YAML files override defaults, `key=value` overrides win."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lstm_pipeline.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Section):
+    """Where the series come from: the seed's sine, a synthetic panel, or a CSV/Parquet file."""
+
+    kind: Literal["sine", "synthetic", "file"] = "sine"
+    seed: int = 0
+    n_points: int = Field(100, ge=2, description="points per series (sine, synthetic)")
+    noise: float = Field(0.1, ge=0, description="std of the Gaussian noise added (sine, synthetic)")
+    n_series: int = Field(3, ge=1, description="number of series (synthetic)")
+    season_length: int = Field(24, ge=2, description="period of the seasonal wave (synthetic)")
+    trend: float = Field(0.01, description="slope per step (synthetic)")
+    freq: str = Field("h", description="pandas frequency of the timestamps (synthetic)")
+    start: str = Field("2024-01-01", description="first timestamp (synthetic)")
+    path: str | None = Field(None, description="CSV or Parquet file (file)")
+    id_col: str | None = Field("unique_id", description="series id column; None for one series")
+    time_col: str = "ds"
+    value_col: str = "y"
+    wide: bool = Field(False, description="one column per series instead of long format (file)")
+    date_format: str | None = Field(None, description="strftime format of the time column (file)")
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> SourceConfig:
+        if self.kind == "file" and not self.path:
+            raise ValueError("source.kind 'file' needs source.path")
+        return self
+
+
+class WindowConfig(_Section):
+    """How series become supervised windows, and how they are split and scaled."""
+
+    lookback: int = Field(20, ge=1, description="past values the model sees")
+    horizon: int = Field(1, ge=1, description="future values the model predicts at once")
+    val_size: int = Field(10, ge=0, description="points per series held out for early stopping")
+    test_size: int = Field(10, ge=1, description="points per series held out for the test metrics")
+    scaling: Literal["standard", "minmax", "none"] = "standard"
+
+
+class ModelConfig(_Section):
+    """The Keras LSTM: one LSTM layer per entry of `units`, then a Dense head of `horizon` units."""
+
+    units: list[int] = Field(default_factory=lambda: [50], min_length=1)
+    activation: str = "tanh"
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
+class TrainConfig(_Section):
+    """Optimisation: `epochs` passes over the training windows, checked every `epochs_per_check`."""
+
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
+    loss: Literal["mse", "mae", "huber"] = "mse"
+    epochs_per_check: int = Field(10, ge=1, description="passes between validation checks and logged losses")
+    early_stopping_patience: int | None = Field(5, ge=1, description="checks without improvement; None = off")
+    seed: int = 42
+
+
+class EvaluateConfig(_Section):
+    """Test metrics: `season_length` drives MASE and the seasonal-naive baseline."""
+
+    season_length: int = Field(63, ge=1, description="period in steps; the demo sine's is 2*pi*10 = 63")
+
+
+class TrackingConfig(_Section):
+    """MLflow names: the experiment, the registered model and the alias forecasts use."""
+
+    experiment: str = "lstm-pipeline"
+    model_name: str = "lstm-forecaster"
+    alias: str = "champion"
+    register_model: bool = True
+
+
+class ForecastConfig(_Section):
+    """Batch forecasts: how far ahead and where the Parquet files go."""
+
+    horizon: int | None = Field(None, ge=1, description="steps ahead; None = the model's horizon")
+    output_dir: str = "outputs/forecasts"
+
+
+class PipelineConfig(_Section):
+    """The root config; every field has a default, so an empty YAML file is a valid config."""
+
+    source: SourceConfig = SourceConfig()
+    window: WindowConfig = WindowConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    forecast: ForecastConfig = ForecastConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineConfig:
+        w = self.window
+        if w.test_size < w.horizon:
+            raise ValueError(f"window.test_size ({w.test_size}) must be >= window.horizon ({w.horizon})")
+        if 0 < w.val_size < w.horizon:
+            raise ValueError(f"window.val_size ({w.val_size}) must be 0 or >= window.horizon ({w.horizon})")
+        if self.train.early_stopping_patience is not None and w.val_size == 0:
+            raise ValueError("train.early_stopping_patience needs window.val_size > 0 (or set it to null)")
+        return self
+
+    def flat(self) -> dict[str, Any]:
+        """The config as `section.field -> value`, the form MLflow params take."""
+        return {
+            f"{section}.{key}": value
+            for section, fields in self.model_dump().items()
+            for key, value in fields.items()
+        }
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+) -> PipelineConfig:
+    """Build the config from defaults, an optional YAML file and `section.key=value` overrides."""
+    data = _read_yaml(Path(path)) if path else {}
+    for dotted, value in parse_overrides(overrides).items():
+        _set_dotted(data, dotted, value)
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        source = f" in {path}" if path else ""
+        raise ConfigError(f"invalid config{source}:\n{_describe(exc)}") from None
+
+
+def file_source(path: str | Path | None) -> dict[str, Any]:
+    """Overrides that make a CSV/Parquet file the source (empty when no path is given)."""
+    return {"source.kind": "file", "source.path": str(path)} if path else {}
+
+
+def project_root() -> Path:
+    """The directory that holds `mlruns/` and `outputs/`: $LSTM_PIPELINE_HOME, the checkout, or cwd."""
+    if home := os.environ.get("LSTM_PIPELINE_HOME"):
+        return Path(home).resolve()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "flows").is_dir():
+        return checkout
+    return Path.cwd().resolve()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(loaded).__name__}")
+    return loaded
+
+
+def parse_overrides(overrides: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
+    """Turn `["train.epochs=50", ...]` (values read as YAML) or a mapping into `{dotted: value}`."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    parsed: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return parsed
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {dotted!r}: {part!r} is a value, not a section")
+        node = child
+    node[leaf] = value
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "config"
+        lines.append(f"  {where}: {error['msg']}")
+    return "\n".join(lines)

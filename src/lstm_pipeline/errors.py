@@ -1,0 +1,21 @@
+"""Typed errors: each names the rule broken so a user can fix the input, not read a traceback."""
+
+
+class LstmPipelineError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class ConfigError(LstmPipelineError, ValueError):
+    """A config file or override is unknown, mistyped or inconsistent."""
+
+
+class DataSourceError(LstmPipelineError, ValueError):
+    """A data file cannot be read or mapped onto the long series frame."""
+
+
+class DataValidationError(LstmPipelineError, ValueError):
+    """A series frame breaks the data contract (columns, NaN/inf, order, length)."""
+
+
+class ModelLoadError(LstmPipelineError, RuntimeError):
+    """A registered model cannot be found or loaded."""

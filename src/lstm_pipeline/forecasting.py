@@ -1,0 +1,101 @@
+"""Multi-step forecasts for every series from its latest history, one batched model call per step block."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lstm_pipeline.errors import DataValidationError
+from lstm_pipeline.windowing import Scaler, Windows
+
+Predict = Callable[[np.ndarray], np.ndarray]
+_MAX_BATCH = 8192
+
+
+def predict_batched(model: object, X: np.ndarray) -> np.ndarray:
+    """Run a Keras model on `X` with `predict_on_batch` (~0.6 ms a call vs ~47 ms for `predict`)."""
+    outputs = [np.asarray(model.predict_on_batch(X[i : i + _MAX_BATCH])) for i in range(0, len(X), _MAX_BATCH)]  # type: ignore[attr-defined]
+    return np.concatenate(outputs) if outputs else np.empty((0, 0), "float32")
+
+
+def forecast_windows(predict: Predict, windows: Windows, scaler: Scaler) -> pd.DataFrame:
+    """Forecast every window of a split in raw units: `unique_id, cutoff, yhat` (an array per row)."""
+    uids = windows.index["unique_id"].to_numpy()
+    values = scaler.inverse(uids, np.asarray(predict(windows.X), dtype="float64"))
+    return windows.index.assign(yhat=list(values))
+
+
+def forecast(
+    predict: Predict, history: pd.DataFrame, *, lookback: int, model_horizon: int, horizon: int, scaler: Scaler
+) -> pd.DataFrame:
+    """Forecast `horizon` steps after the last `ds` of every series in `history`.
+
+    Beyond the model's own horizon, forecasts are fed back as inputs (recursive strategy); each
+    block of `model_horizon` steps is one model call for all series together.
+    Returns the long frame `unique_id, ds, yhat`.
+    """
+    uids, windows, last_ds, steps = _latest_windows(history, lookback, scaler)
+    blocks = []
+    while sum(b.shape[1] for b in blocks) < horizon:
+        block = np.asarray(predict(windows.astype("float32")), dtype="float64")[:, :model_horizon]
+        blocks.append(block)
+        windows = np.concatenate([windows, block[:, :, np.newaxis]], axis=1)[:, -lookback:]
+    scaled = np.concatenate(blocks, axis=1)[:, :horizon]
+    values = scaler.inverse(uids, scaled)
+    return pd.DataFrame({
+        "unique_id": np.repeat(uids, horizon),
+        "ds": np.concatenate([_future(last, step, horizon) for last, step in zip(last_ds, steps, strict=True)]),
+        "yhat": values.reshape(-1),
+    })
+
+
+def _latest_windows(
+    history: pd.DataFrame, lookback: int, scaler: Scaler
+) -> tuple[np.ndarray, np.ndarray, list[object], list[object]]:
+    uids, windows, last_ds, steps = [], [], [], []
+    for uid, group in history.groupby("unique_id", sort=True):
+        if len(group) < max(lookback, 2):
+            raise DataValidationError(
+                f"rule 'enough history': series {uid!r} has {len(group)} points; the model needs {max(lookback, 2)}"
+            )
+        values = group["y"].to_numpy("float64")[-lookback:]
+        uids.append(str(uid))
+        windows.append(scaler.transform(str(uid), values))
+        last_ds.append(group["ds"].iloc[-1])
+        steps.append(_step(group["ds"]))
+    return np.array(uids, dtype=object), np.stack(windows)[:, :, np.newaxis], last_ds, steps
+
+
+def _step(ds: pd.Series) -> object:
+    """The series' frequency: an integer step, a pandas offset alias, or the last time delta."""
+    if pd.api.types.is_integer_dtype(ds):
+        return int(ds.iloc[-1] - ds.iloc[-2]) if len(ds) > 1 else 1
+    if len(ds) >= 3 and (freq := pd.infer_freq(pd.DatetimeIndex(ds.iloc[-50:]))):
+        return freq
+    return ds.iloc[-1] - ds.iloc[-2]
+
+
+def _future(last: object, step: object, horizon: int) -> np.ndarray:
+    if isinstance(step, int):
+        return np.asarray(last) + step * np.arange(1, horizon + 1)
+    return pd.date_range(start=last, periods=horizon + 1, freq=step)[1:].to_numpy()  # type: ignore[arg-type]
+
+
+def write_forecasts(forecasts: pd.DataFrame, path: str | Path) -> Path:
+    """Write Parquet atomically (a temporary file beside it, then a rename): never a partial file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        forecasts.to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,52 @@
+"""PNG-ready figures for a run: the loss curve and the test forecasts against the actuals."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from lstm_pipeline.training import TrainingResult
+
+
+def loss_curve(result: TrainingResult) -> Figure:
+    """Training and validation loss per check, on a log scale."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    epochs = np.arange(1, len(result.loss) + 1) * result.epochs_per_check
+    ax.plot(epochs, result.loss, label="train")
+    if result.val_loss:
+        ax.plot(epochs, result.val_loss, label="validation")
+    if result.best_check is not None:
+        ax.axvline(epochs[result.best_check], color="grey", linestyle=":", label="best (restored)")
+    ax.set(xlabel="epoch", ylabel="loss (scaled units)", yscale="log", title="Loss")
+    ax.legend()
+    return fig
+
+
+def forecast_vs_actual(frame: pd.DataFrame, forecasts: pd.DataFrame, *, max_series: int = 4) -> Figure:
+    """The last stretch of each series with the test forecasts (first step of each window).
+
+    `forecasts` holds one row per test window: `unique_id`, `cutoff` and the `yhat` array.
+    """
+    from matplotlib.figure import Figure
+
+    uids = sorted(forecasts["unique_id"].unique())[:max_series]
+    fig = Figure(figsize=(8, 2.6 * len(uids)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(len(uids), 1, squeeze=False)[:, 0])
+    for ax, uid in zip(axes, uids, strict=True):
+        mine = forecasts[forecasts["unique_id"] == uid]
+        series = frame[frame["unique_id"] == uid]
+        first_step = series["ds"].to_numpy()[np.searchsorted(series["ds"].to_numpy(), mine["cutoff"].to_numpy()) + 1]
+        shown = series.tail(4 * len(mine) + 20)
+        ax.plot(shown["ds"], shown["y"], color="black", linewidth=1, label="actual")
+        ax.plot(first_step, [yhat[0] for yhat in mine["yhat"]], marker=".", label="forecast (1 step ahead)")
+        ax.set(title=str(uid), ylabel="y")
+        ax.legend(loc="upper left")
+    return fig

@@ -1,0 +1,47 @@
+"""The MLflow pyfunc, logged as code: raw history in (`unique_id, ds, y`), forecasts out.
+
+MLflow loads this file with the model's artifacts: the `.keras` network (loaded with
+`safe_mode=True`) and a JSON file with the window sizes and the per-series scaler.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.pyfunc import PythonModel, PythonModelContext
+
+
+class LstmForecaster(PythonModel):
+    """Forecast `params["horizon"]` steps (default: the model's horizon) for every series given."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        """Load the network and the preprocessing state once per process."""
+        from lstm_pipeline.model import load_network
+        from lstm_pipeline.windowing import Scaler
+
+        self.network = load_network(context.artifacts["keras_model"])
+        state = json.loads(Path(context.artifacts["preprocessing"]).read_text(encoding="utf-8"))
+        self.lookback, self.horizon = int(state["lookback"]), int(state["horizon"])
+        self.scaler = Scaler.from_dict(state["scaler"])
+
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Forecast from the latest `lookback` points of each series in `model_input`."""
+        from lstm_pipeline.forecasting import forecast, predict_batched
+        from lstm_pipeline.validation import check_series
+
+        history = model_input.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
+        check_series(history, min_length=self.lookback)
+        horizon = int((params or {}).get("horizon") or self.horizon)
+        return forecast(
+            lambda X: predict_batched(self.network, X), history,
+            lookback=self.lookback, model_horizon=self.horizon, horizon=horizon, scaler=self.scaler,
+        )
+
+
+mlflow.models.set_model(LstmForecaster())

@@ -1,0 +1,172 @@
+"""MLflow tracking: where the store is, and one call that logs a whole training run and its model."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from lstm_pipeline.config import PipelineConfig, project_root
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from lstm_pipeline.training import TrainingResult
+    from lstm_pipeline.windowing import Scaler
+
+PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
+# What the logged model needs at load time; versions come from the installed (locked) environment.
+MODEL_REQUIREMENTS = ("mlflow", "tensorflow", "keras", "numpy", "pandas", "pydantic", "pyyaml")
+VERSION_TAGS = ("tensorflow", "keras", "mlflow", "prefect", "great-expectations", "pandas", "numpy")
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    """A finished MLflow run and the model logged in it."""
+
+    run_id: str
+    experiment_id: str
+    model_uri: str
+
+
+def tracking_uri() -> str:
+    """`$MLFLOW_TRACKING_URI`, else the embedded SQLite store under the project root."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}"
+
+
+def use_tracking_store() -> str:
+    """Point MLflow at `tracking_uri()`, creating the local store's folders if needed."""
+    import mlflow
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def ensure_experiment(name: str) -> str:
+    """Return the experiment id, creating it (artifacts under `mlruns/artifacts` locally) if absent."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    if found := client.get_experiment_by_name(name):
+        return str(found.experiment_id)
+    location = None
+    if mlflow.get_tracking_uri().startswith("sqlite:"):
+        location = (project_root() / "mlruns" / "artifacts").as_uri()
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException:  # another process created it first
+        return str(client.get_experiment_by_name(name).experiment_id)  # type: ignore[union-attr]
+
+
+def log_training_run(
+    *, cfg: PipelineConfig, frame: pd.DataFrame, source: str, training: TrainingResult,
+    metrics: dict[str, float], scores: pd.DataFrame, figures: dict[str, Figure],
+    keras_path: str, scaler: Scaler,
+) -> LoggedRun:
+    """Log params, tags, input data, losses, test metrics, plots and the pyfunc model in one run.
+
+    The run ends FINISHED only if everything was logged; any error ends it FAILED.
+    """
+    import mlflow
+
+    experiment_id = ensure_experiment(cfg.tracking.experiment)
+    with mlflow.start_run(experiment_id=experiment_id, tags=run_tags(cfg)) as run:
+        mlflow.log_params(cfg.flat())
+        mlflow.log_input(_dataset(frame, source), context="training")
+        _log_losses(training)
+        mlflow.log_metrics({**metrics, "train_seconds": training.seconds, "train_steps": training.steps})
+        mlflow.log_text(scores.to_csv(index=False), "evaluation/scores_per_series.csv")
+        for name, figure in figures.items():
+            mlflow.log_figure(figure, f"plots/{name}.png")
+        model_uri = _log_model(cfg, frame, keras_path, scaler)
+    return LoggedRun(run.info.run_id, experiment_id, model_uri)
+
+
+def run_tags(cfg: PipelineConfig) -> dict[str, str]:
+    """Tags that let a run be reproduced: seed, git commit, Python and package versions."""
+    tags = {"seed": str(cfg.train.seed), "python": platform.python_version()}
+    tags |= {f"version.{name}": _version(name) for name in VERSION_TAGS}
+    if commit := _git_commit():
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def pip_requirements() -> list[str]:
+    """Exact pins for the model's environment, taken from the installed packages."""
+    return [f"{name}=={_version(name)}" for name in MODEL_REQUIREMENTS]
+
+
+def _log_losses(training: TrainingResult) -> None:
+    import mlflow
+    from mlflow.entities import Metric
+
+    timestamp = int(pd.Timestamp.now().timestamp() * 1000)
+    rows = []
+    for key, values in (("train_loss", training.loss), ("val_loss", training.val_loss)):
+        rows += [
+            Metric(key, value, timestamp, (check + 1) * training.epochs_per_check)
+            for check, value in enumerate(values)
+        ]
+    mlflow.MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=rows)  # type: ignore[union-attr]
+
+
+def _log_model(cfg: PipelineConfig, frame: pd.DataFrame, keras_path: str, scaler: Scaler) -> str:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    state = {"lookback": cfg.window.lookback, "horizon": cfg.window.horizon, "scaler": scaler.to_dict()}
+    history = frame.groupby("unique_id").tail(cfg.window.lookback).reset_index(drop=True)
+    sample_out = pd.DataFrame({"unique_id": history["unique_id"], "ds": history["ds"], "yhat": history["y"]})
+    with tempfile.TemporaryDirectory() as workdir, warnings.catch_warnings():
+        # MLflow hints about integer columns and a missing input example; the signature covers both.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
+        state_path = Path(workdir) / "preprocessing.json"
+        state_path.write_text(json.dumps(state), encoding="utf-8")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(PYFUNC_FILE),
+            artifacts={"keras_model": keras_path, "preprocessing": str(state_path)},
+            code_paths=[str(PYFUNC_FILE.parent)],
+            signature=infer_signature(history, sample_out, params={"horizon": cfg.window.horizon}),
+            pip_requirements=pip_requirements(),
+        )
+    return str(info.model_uri)
+
+
+def _dataset(frame: pd.DataFrame, source: str) -> Any:
+    import mlflow
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+
+    if Path(source).is_file():
+        return mlflow.data.from_pandas(frame, source=str(Path(source).resolve()), name=Path(source).name)
+    return mlflow.data.from_pandas(frame, source=CodeDatasetSource({"generator": source}), name=source)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not-installed"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=project_root(), capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

@@ -1,0 +1,105 @@
+"""Seeding, the tf.data input pipeline and `fit` with early stopping on the validation windows."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lstm_pipeline.config import PipelineConfig, TrainConfig
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    from lstm_pipeline.windowing import WindowedData, Windows
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a fit did: losses per check (`epochs_per_check` passes each) and how long it took."""
+
+    loss: list[float]
+    val_loss: list[float]
+    epochs_per_check: int
+    steps: int
+    best_check: int | None
+    seconds: float
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TF ops deterministic, so a rerun gives equal weights."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train_dataset(windows: Windows, *, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Shuffle each pass, batch like `fit(x, y)` would (a short last batch), and repeat forever.
+
+    One repeated pipeline lets `fit` run many passes per Keras epoch, which removes the ~40 ms of
+    per-epoch overhead that dominates small data sets.
+    """
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((windows.X, windows.y))
+    data = data.shuffle(len(windows), seed=seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).repeat().prefetch(tf.data.AUTOTUNE)
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig) -> None:
+    """Attach the optimizer and loss from config."""
+    import keras
+
+    optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
+    model.compile(optimizer=optimizers[cfg.optimizer](learning_rate=cfg.learning_rate), loss=cfg.loss)
+
+
+def fit(model: keras.Model, train: Windows, val: Windows, cfg: TrainConfig) -> TrainingResult:
+    """Train a compiled model for `cfg.epochs` passes, keeping the weights of the best check."""
+    import keras
+
+    steps_per_pass = math.ceil(len(train) / cfg.batch_size)
+    checks = math.ceil(cfg.epochs / cfg.epochs_per_check)
+    callbacks = []
+    if cfg.early_stopping_patience is not None and len(val) > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True
+        ))
+    started = time.perf_counter()
+    history = model.fit(
+        train_dataset(train, batch_size=cfg.batch_size, seed=cfg.seed),
+        epochs=checks,
+        steps_per_epoch=steps_per_pass * cfg.epochs_per_check,
+        validation_data=(val.X, val.y) if len(val) else None,
+        callbacks=callbacks,
+        shuffle=False,  # the dataset shuffles itself each pass
+        verbose=0,
+    ).history
+    val_loss = [float(v) for v in history.get("val_loss", [])]
+    return TrainingResult(
+        loss=[float(v) for v in history["loss"]],
+        val_loss=val_loss,
+        epochs_per_check=cfg.epochs_per_check,
+        steps=len(history["loss"]) * steps_per_pass * cfg.epochs_per_check,
+        best_check=int(np.argmin(val_loss)) if val_loss else None,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def train_and_save(data: WindowedData, cfg: PipelineConfig, path: str | Path) -> TrainingResult:
+    """Seed, build, compile and fit the configured LSTM, then save it to `path` (`.keras`)."""
+    from lstm_pipeline.model import build_model
+
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg.model, lookback=cfg.window.lookback, horizon=cfg.window.horizon)
+    compile_model(model, cfg.train)
+    result = fit(model, data.train, data.val, cfg.train)
+    model.save(path)
+    return result
