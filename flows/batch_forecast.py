@@ -44,10 +44,12 @@ def load_history(cfg: PipelineConfig) -> pd.DataFrame:
 
 @task(name="predict", cache_policy=NO_CACHE)
 def predict(model: RegisteredModel, history: pd.DataFrame, horizon: int | None) -> pd.DataFrame:
+    import pandas as pd
+
     from lstm_pipeline.registry import load
 
     params = {"horizon": horizon} if horizon else None
-    forecasts = load(model).predict(history, params=params)
+    forecasts = pd.DataFrame(load(model).predict(history, params=params))
     return forecasts.assign(model_name=model.name, model_version=model.version, run_id=model.run_id)
 
 
@@ -62,8 +64,12 @@ def write(forecasts: pd.DataFrame, path: Path) -> Path:
 
 @flow(name="batch-forecast", log_prints=True)
 def batch_forecast(
-    model_name: str | None = None, alias: str | None = None, data: str | None = None,
-    horizon: int | None = None, config_path: str | None = None, overrides: dict[str, Any] | None = None,
+    model_name: str | None = None,
+    alias: str | None = None,
+    data: str | None = None,
+    horizon: int | None = None,
+    config_path: str | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> ForecastSummary:
     """Forecast every series of the history with a registered model and write Parquet.
 

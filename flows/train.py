@@ -78,15 +78,21 @@ def evaluate(keras_path: str, frame: pd.DataFrame, data: WindowedData, cfg: Pipe
     m = evaluation.metrics
     get_run_logger().info(
         "test MASE %.3f (naive %.3f, seasonal naive %.3f)",
-        m["test_mase"], m["test_naive_mase"], m["test_seasonal_naive_mase"],
+        m["test_mase"],
+        m["test_naive_mase"],
+        m["test_seasonal_naive_mase"],
     )
     return evaluation
 
 
 @task(name="log-run", cache_policy=NO_CACHE)
 def log_run(
-    cfg: PipelineConfig, frame: pd.DataFrame, training: TrainingResult, evaluation: Evaluation,
-    data: WindowedData, keras_path: str,
+    cfg: PipelineConfig,
+    frame: pd.DataFrame,
+    training: TrainingResult,
+    evaluation: Evaluation,
+    data: WindowedData,
+    keras_path: str,
 ) -> LoggedRun:
     from lstm_pipeline import plots, tracking
 
@@ -95,9 +101,15 @@ def log_run(
         "forecast_vs_actual": plots.forecast_vs_actual(frame, evaluation.forecasts),
     }
     return tracking.log_training_run(
-        cfg=cfg, frame=frame, source=cfg.source.path or cfg.source.kind, training=training,
-        metrics=evaluation.metrics, scores=evaluation.scores, figures=figures,
-        keras_path=keras_path, scaler=data.scaler,
+        cfg=cfg,
+        frame=frame,
+        source=cfg.source.path or cfg.source.kind,
+        training=training,
+        metrics=evaluation.metrics,
+        scores=evaluation.scores,
+        figures=figures,
+        keras_path=keras_path,
+        scaler=data.scaler,
     )
 
 

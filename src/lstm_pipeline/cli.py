@@ -30,11 +30,14 @@ app = typer.Typer(
 )
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML config, e.g. configs/seed.yaml (default: built-in defaults).")
+    Path | None,
+    typer.Option("--config", "-c", help="YAML config, e.g. configs/seed.yaml (default: built-in defaults)."),
 ]
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override one setting, e.g. --set train.epochs=50 (repeatable)."),
+    typer.Option(
+        "--set", "-s", metavar="KEY=VALUE", help="Override one setting, e.g. --set train.epochs=50 (repeatable)."
+    ),
 ]
 DataOption = Annotated[
     Path | None, typer.Option("--data", "-d", help="CSV or Parquet file with columns unique_id, ds, y.")
@@ -63,11 +66,15 @@ def forecast(
 
 
 @app.command()
-def demo(config: ConfigOption = None, set_: SetOption = None) -> None:
+def demo(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    horizon: Annotated[int, typer.Option(min=1, help="Steps to forecast after training.")] = 10,
+) -> None:
     """The whole loop on the noisy sine: train, register as champion, forecast from the registry."""
     summary = _run_train(config, set_, None)
     _print_train(summary)
-    _print_forecast(_run_forecast(None, None, None, config, set_, None))
+    _print_forecast(_run_forecast(None, None, horizon, config, set_, None))
     _print_ui_hint(summary.tracking_uri)
 
 
@@ -83,8 +90,12 @@ def _run_train(config: Path | None, overrides: list[str] | None, data: Path | No
 
 
 def _run_forecast(
-    model: str | None, alias: str | None, horizon: int | None,
-    config: Path | None, overrides: list[str] | None, data: Path | None,
+    model: str | None,
+    alias: str | None,
+    horizon: int | None,
+    config: Path | None,
+    overrides: list[str] | None,
+    data: Path | None,
 ) -> ForecastSummary:
     with _user_errors():
         parsed = _validated_overrides(config, overrides, data)
@@ -92,8 +103,12 @@ def _run_forecast(
         from flows.batch_forecast import batch_forecast
 
         return batch_forecast(
-            model_name=model, alias=alias, data=str(data) if data else None, horizon=horizon,
-            config_path=str(config) if config else None, overrides=parsed,
+            model_name=model,
+            alias=alias,
+            data=str(data) if data else None,
+            horizon=horizon,
+            config_path=str(config) if config else None,
+            overrides=parsed,
         )
 
 

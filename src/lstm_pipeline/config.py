@@ -121,9 +121,7 @@ class PipelineConfig(_Section):
     def flat(self) -> dict[str, Any]:
         """The config as `section.field -> value`, the form MLflow params take."""
         return {
-            f"{section}.{key}": value
-            for section, fields in self.model_dump().items()
-            for key, value in fields.items()
+            f"{section}.{key}": value for section, fields in self.model_dump().items() for key, value in fields.items()
         }
 
 

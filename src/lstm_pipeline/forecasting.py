@@ -40,18 +40,20 @@ def forecast(
     Returns the long frame `unique_id, ds, yhat`.
     """
     uids, windows, last_ds, steps = _latest_windows(history, lookback, scaler)
-    blocks = []
+    blocks: list[np.ndarray] = []
     while sum(b.shape[1] for b in blocks) < horizon:
         block = np.asarray(predict(windows.astype("float32")), dtype="float64")[:, :model_horizon]
         blocks.append(block)
         windows = np.concatenate([windows, block[:, :, np.newaxis]], axis=1)[:, -lookback:]
     scaled = np.concatenate(blocks, axis=1)[:, :horizon]
     values = scaler.inverse(uids, scaled)
-    return pd.DataFrame({
-        "unique_id": np.repeat(uids, horizon),
-        "ds": np.concatenate([_future(last, step, horizon) for last, step in zip(last_ds, steps, strict=True)]),
-        "yhat": values.reshape(-1),
-    })
+    return pd.DataFrame(
+        {
+            "unique_id": np.repeat(uids, horizon),
+            "ds": np.concatenate([_future(last, step, horizon) for last, step in zip(last_ds, steps, strict=True)]),
+            "yhat": values.reshape(-1),
+        }
+    )
 
 
 def _latest_windows(
@@ -83,7 +85,8 @@ def _step(ds: pd.Series) -> object:
 def _future(last: object, step: object, horizon: int) -> np.ndarray:
     if isinstance(step, int):
         return np.asarray(last) + step * np.arange(1, horizon + 1)
-    return pd.date_range(start=last, periods=horizon + 1, freq=step)[1:].to_numpy()  # type: ignore[arg-type]
+    dates = pd.date_range(start=pd.Timestamp(last), periods=horizon + 1, freq=step)  # type: ignore[arg-type, call-overload]
+    return np.asarray(dates[1:])
 
 
 def write_forecasts(forecasts: pd.DataFrame, path: str | Path) -> Path:
@@ -94,8 +97,15 @@ def write_forecasts(forecasts: pd.DataFrame, path: str | Path) -> Path:
     os.close(handle)
     try:
         forecasts.to_parquet(tmp, index=False)
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes it owner-only; readers need it
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

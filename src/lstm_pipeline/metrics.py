@@ -38,9 +38,7 @@ def naive_forecast(history: np.ndarray, cutoffs: np.ndarray, horizon: int) -> np
     return np.repeat(history[cutoffs][:, np.newaxis], horizon, axis=1)
 
 
-def seasonal_naive_forecast(
-    history: np.ndarray, cutoffs: np.ndarray, horizon: int, season_length: int
-) -> np.ndarray:
+def seasonal_naive_forecast(history: np.ndarray, cutoffs: np.ndarray, horizon: int, season_length: int) -> np.ndarray:
     """Repeat the last observed season: step h takes the value one or more seasons before it."""
     steps = np.arange(1, horizon + 1)
     lag = season_length * np.ceil(steps / season_length).astype(int)
@@ -64,7 +62,7 @@ def score_forecasts(
         history = group["y"].to_numpy("float64")
         cutoffs = np.searchsorted(group["ds"].to_numpy(), mine["cutoff"].to_numpy())
         _check_season(str(uid), cutoffs, train_sizes[str(uid)], season_length)
-        predictions = _predictions(history, cutoffs, np.stack(mine["yhat"].to_numpy()), season_length)
+        predictions = _predictions(history, cutoffs, np.stack(list(mine["yhat"])), season_length)
         actual = history[cutoffs[:, np.newaxis] + np.arange(1, predictions["model"].shape[1] + 1)]
         insample = history[: train_sizes[str(uid)]]
         for model, yhat in predictions.items():
@@ -75,10 +73,8 @@ def score_forecasts(
 def summarize(scores: pd.DataFrame) -> dict[str, float]:
     """Average per-series scores into MLflow metric names: `test_mase`, `test_naive_mase`, ..."""
     means = scores.groupby(["model", "metric"])["value"].mean()
-    return {
-        f"test_{metric}" if model == "model" else f"test_{model}_{metric}": float(value)
-        for (model, metric), value in means.items()
-    }
+    names = [f"test_{metric}" if model == "model" else f"test_{model}_{metric}" for model, metric in means.index]
+    return dict(zip(names, means.astype(float).tolist(), strict=True))
 
 
 def _predictions(
@@ -96,7 +92,9 @@ def _metric_rows(
     uid: str, model: str, y: np.ndarray, yhat: np.ndarray, insample: np.ndarray, season_length: int
 ) -> list[tuple[str, str, str, float]]:
     values = {
-        "mae": mae(y, yhat), "rmse": rmse(y, yhat), "smape": smape(y, yhat),
+        "mae": mae(y, yhat),
+        "rmse": rmse(y, yhat),
+        "smape": smape(y, yhat),
         "mase": mase(y, yhat, insample, season_length),
     }
     return [(uid, model, metric, value) for metric, value in values.items()]

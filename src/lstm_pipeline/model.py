@@ -22,9 +22,7 @@ def build_model(cfg: ModelConfig, *, lookback: int, horizon: int) -> keras.Model
     x = inputs
     for depth, units in enumerate(cfg.units):
         last = depth == len(cfg.units) - 1
-        x = keras.layers.LSTM(
-            units, activation=cfg.activation, return_sequences=not last, name=f"lstm_{depth}"
-        )(x)
+        x = keras.layers.LSTM(units, activation=cfg.activation, return_sequences=not last, name=f"lstm_{depth}")(x)
         if cfg.dropout > 0:
             x = keras.layers.Dropout(cfg.dropout, name=f"dropout_{depth}")(x)
     outputs = keras.layers.Dense(horizon, name="forecast")(x)

@@ -47,6 +47,6 @@ def forecast_vs_actual(frame: pd.DataFrame, forecasts: pd.DataFrame, *, max_seri
         shown = series.tail(4 * len(mine) + 20)
         ax.plot(shown["ds"], shown["y"], color="black", linewidth=1, label="actual")
         ax.plot(first_step, [yhat[0] for yhat in mine["yhat"]], marker=".", label="forecast (1 step ahead)")
-        ax.set(title=str(uid), ylabel="y")
+        ax.set(title=str(uid), xlabel="ds", ylabel="y")
         ax.legend(loc="upper left")
     return fig

@@ -12,7 +12,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.pyfunc import PythonModel, PythonModelContext
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 
 class LstmForecaster(PythonModel):
@@ -39,8 +39,12 @@ class LstmForecaster(PythonModel):
         check_series(history, min_length=self.lookback)
         horizon = int((params or {}).get("horizon") or self.horizon)
         return forecast(
-            lambda X: predict_batched(self.network, X), history,
-            lookback=self.lookback, model_horizon=self.horizon, horizon=horizon, scaler=self.scaler,
+            lambda X: predict_batched(self.network, X),
+            history,
+            lookback=self.lookback,
+            model_horizon=self.horizon,
+            horizon=horizon,
+            scaler=self.scaler,
         )
 
 

@@ -20,13 +20,23 @@ def load_series(cfg: SourceConfig) -> pd.DataFrame:
         return seed_sine(n_points=cfg.n_points, noise=cfg.noise, seed=cfg.seed)
     if cfg.kind == "synthetic":
         return synthetic_panel(
-            n_series=cfg.n_series, n_points=cfg.n_points, season_length=cfg.season_length,
-            trend=cfg.trend, noise=cfg.noise, freq=cfg.freq, start=cfg.start, seed=cfg.seed,
+            n_series=cfg.n_series,
+            n_points=cfg.n_points,
+            season_length=cfg.season_length,
+            trend=cfg.trend,
+            noise=cfg.noise,
+            freq=cfg.freq,
+            start=cfg.start,
+            seed=cfg.seed,
         )
     assert cfg.path is not None  # guaranteed by SourceConfig
     return read_series(
-        cfg.path, id_col=cfg.id_col, time_col=cfg.time_col, value_col=cfg.value_col,
-        wide=cfg.wide, date_format=cfg.date_format,
+        cfg.path,
+        id_col=cfg.id_col,
+        time_col=cfg.time_col,
+        value_col=cfg.value_col,
+        wide=cfg.wide,
+        date_format=cfg.date_format,
     )
 
 
@@ -39,8 +49,15 @@ def seed_sine(*, n_points: int = 100, noise: float = 0.1, seed: int = 0) -> pd.D
 
 
 def synthetic_panel(
-    *, n_series: int = 3, n_points: int = 480, season_length: int = 24, trend: float = 0.01,
-    noise: float = 0.2, freq: str = "h", start: str = "2024-01-01", seed: int = 0,
+    *,
+    n_series: int = 3,
+    n_points: int = 480,
+    season_length: int = 24,
+    trend: float = 0.01,
+    noise: float = 0.2,
+    freq: str = "h",
+    start: str = "2024-01-01",
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Several series of level + trend + seasonal wave + Gaussian noise, each with its own shape."""
     rng = np.random.default_rng(seed)
@@ -52,12 +69,17 @@ def synthetic_panel(
         wave = amplitude * np.sin(2 * np.pi * t / season_length + phase)
         y = level + trend * (i + 1) * t + wave + rng.normal(0.0, noise, n_points)
         frames.append(pd.DataFrame({ID: f"series_{i}", TIME: ds, VALUE: y}))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames).sort_values([ID, TIME], kind="stable", ignore_index=True)
 
 
 def read_series(
-    path: str | Path, *, id_col: str | None = ID, time_col: str = TIME, value_col: str = VALUE,
-    wide: bool = False, date_format: str | None = None,
+    path: str | Path,
+    *,
+    id_col: str | None = ID,
+    time_col: str = TIME,
+    value_col: str = VALUE,
+    wide: bool = False,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file into the long frame, mapping columns and parsing dates.
 
@@ -66,14 +88,18 @@ def read_series(
     raw = _read_table(Path(path))
     if wide:
         _require_columns(raw, [time_col], path)
-        raw = raw.melt(id_vars=[time_col], var_name=ID, value_name=VALUE)
-        id_col, value_col = ID, VALUE
+        # Private names: a series column may itself be called "y" or "unique_id". Wide files pad
+        # series that start late or end early with empty cells; those are not observations.
+        raw = raw.melt(id_vars=[time_col], var_name="__series__", value_name="__value__").dropna(subset="__value__")
+        id_col, value_col = "__series__", "__value__"
     _require_columns(raw, [c for c in (id_col, time_col, value_col) if c], path)
-    frame = pd.DataFrame({
-        ID: raw[id_col].astype(str) if id_col else Path(path).stem,
-        TIME: _parse_time(raw[time_col], date_format, path),
-        VALUE: _parse_values(raw[value_col], path),
-    })
+    frame = pd.DataFrame(
+        {
+            ID: raw[id_col].astype(str) if id_col else Path(path).stem,
+            TIME: _parse_time(raw[time_col], date_format, path),
+            VALUE: _parse_values(raw[value_col], path),
+        }
+    )
     return frame.sort_values([ID, TIME], kind="stable", ignore_index=True)
 
 
@@ -101,10 +127,13 @@ def _require_columns(raw: pd.DataFrame, needed: list[str], path: str | Path) -> 
 
 
 def _parse_time(column: pd.Series, date_format: str | None, path: str | Path) -> pd.Series:
-    if pd.api.types.is_integer_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+    if pd.api.types.is_datetime64_any_dtype(column):
         return column
+    if pd.api.types.is_integer_dtype(column) and date_format is None:
+        return column  # integer steps, as in the seed's series
     try:
-        parsed = pd.to_datetime(column, format=date_format, errors="coerce")
+        text = column.astype(str) if date_format else column  # digit-only dates such as 20240105
+        parsed = pd.to_datetime(text, format=date_format, errors="coerce")
     except (ValueError, TypeError) as exc:  # e.g. mixed time zones
         raise DataSourceError(f"{path}: timestamps cannot be parsed: {exc}") from None
     bad = parsed.isna() & column.notna()

@@ -8,6 +8,8 @@ import platform
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -55,7 +57,11 @@ def use_tracking_store() -> str:
 
 
 def ensure_experiment(name: str) -> str:
-    """Return the experiment id, creating it (artifacts under `mlruns/artifacts` locally) if absent."""
+    """Return the experiment id, creating it if absent.
+
+    On a local SQLite store its artifacts go to `<store folder>/artifacts/<experiment>/`, beside the
+    database, so the store is one self-contained folder whatever the working directory.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -63,8 +69,9 @@ def ensure_experiment(name: str) -> str:
     if found := client.get_experiment_by_name(name):
         return str(found.experiment_id)
     location = None
-    if mlflow.get_tracking_uri().startswith("sqlite:"):
-        location = (project_root() / "mlruns" / "artifacts").as_uri()
+    if (uri := mlflow.get_tracking_uri()).startswith("sqlite:///"):  # artifacts live beside the database
+        folder = name.replace("/", "_").replace(os.sep, "_")
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "artifacts" / folder).as_uri()
     try:
         return str(client.create_experiment(name, artifact_location=location))
     except MlflowException:  # another process created it first
@@ -72,9 +79,16 @@ def ensure_experiment(name: str) -> str:
 
 
 def log_training_run(
-    *, cfg: PipelineConfig, frame: pd.DataFrame, source: str, training: TrainingResult,
-    metrics: dict[str, float], scores: pd.DataFrame, figures: dict[str, Figure],
-    keras_path: str, scaler: Scaler,
+    *,
+    cfg: PipelineConfig,
+    frame: pd.DataFrame,
+    source: str,
+    training: TrainingResult,
+    metrics: dict[str, float],
+    scores: pd.DataFrame,
+    figures: dict[str, Figure],
+    keras_path: str,
+    scaler: Scaler,
 ) -> LoggedRun:
     """Log params, tags, input data, losses, test metrics, plots and the pyfunc model in one run.
 
@@ -85,7 +99,8 @@ def log_training_run(
     experiment_id = ensure_experiment(cfg.tracking.experiment)
     with mlflow.start_run(experiment_id=experiment_id, tags=run_tags(cfg)) as run:
         mlflow.log_params(cfg.flat())
-        mlflow.log_input(_dataset(frame, source), context="training")
+        with _without_mlflow_hints():
+            mlflow.log_input(_dataset(frame, source), context="training")
         _log_losses(training)
         mlflow.log_metrics({**metrics, "train_seconds": training.seconds, "train_steps": training.steps})
         mlflow.log_text(scores.to_csv(index=False), "evaluation/scores_per_series.csv")
@@ -117,8 +132,7 @@ def _log_losses(training: TrainingResult) -> None:
     rows = []
     for key, values in (("train_loss", training.loss), ("val_loss", training.val_loss)):
         rows += [
-            Metric(key, value, timestamp, (check + 1) * training.epochs_per_check)
-            for check, value in enumerate(values)
+            Metric(key, value, timestamp, (check + 1) * training.epochs_per_check) for check, value in enumerate(values)
         ]
     mlflow.MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=rows)  # type: ignore[union-attr]
 
@@ -130,9 +144,7 @@ def _log_model(cfg: PipelineConfig, frame: pd.DataFrame, keras_path: str, scaler
     state = {"lookback": cfg.window.lookback, "horizon": cfg.window.horizon, "scaler": scaler.to_dict()}
     history = frame.groupby("unique_id").tail(cfg.window.lookback).reset_index(drop=True)
     sample_out = pd.DataFrame({"unique_id": history["unique_id"], "ds": history["ds"], "yhat": history["y"]})
-    with tempfile.TemporaryDirectory() as workdir, warnings.catch_warnings():
-        # MLflow hints about integer columns and a missing input example; the signature covers both.
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
+    with tempfile.TemporaryDirectory() as workdir, _without_mlflow_hints():
         state_path = Path(workdir) / "preprocessing.json"
         state_path.write_text(json.dumps(state), encoding="utf-8")
         info = mlflow.pyfunc.log_model(
@@ -146,13 +158,24 @@ def _log_model(cfg: PipelineConfig, frame: pd.DataFrame, keras_path: str, scaler
     return str(info.model_uri)
 
 
+@contextmanager
+def _without_mlflow_hints() -> Iterator[None]:
+    """Silence MLflow's advice about integer columns, input examples and source guessing.
+
+    Integer `ds` is part of our contract and the signature says so; the advice is noise in a run log.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
+        yield
+
+
 def _dataset(frame: pd.DataFrame, source: str) -> Any:
-    import mlflow
     from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.pandas_dataset import from_pandas
 
     if Path(source).is_file():
-        return mlflow.data.from_pandas(frame, source=str(Path(source).resolve()), name=Path(source).name)
-    return mlflow.data.from_pandas(frame, source=CodeDatasetSource({"generator": source}), name=source)
+        return from_pandas(frame, source=str(Path(source).resolve()), name=Path(source).name)
+    return from_pandas(frame, source=CodeDatasetSource({"generator": source}), name=source)
 
 
 def _version(name: str) -> str:

@@ -69,9 +69,11 @@ def fit(model: keras.Model, train: Windows, val: Windows, cfg: TrainConfig) -> T
     checks = math.ceil(cfg.epochs / cfg.epochs_per_check)
     callbacks = []
     if cfg.early_stopping_patience is not None and len(val) > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True
-        ))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True
+            )
+        )
     started = time.perf_counter()
     history = model.fit(
         train_dataset(train, batch_size=cfg.batch_size, seed=cfg.seed),

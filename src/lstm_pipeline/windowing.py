@@ -59,8 +59,7 @@ class Scaler:
     def _params(self, uid: str) -> tuple[float, float]:
         if uid not in self.loc:
             raise DataValidationError(
-                f"rule 'known series': {uid!r} was not in the training data; "
-                f"the model knows {sorted(self.loc)[:10]}"
+                f"rule 'known series': {uid!r} was not in the training data; the model knows {sorted(self.loc)[:10]}"
             )
         return self.loc[uid], self.scale[uid]
 
@@ -100,9 +99,9 @@ def make_windows(frame: pd.DataFrame, cfg: WindowConfig) -> WindowedData:
     """
     groups = {str(uid): g for uid, g in frame.groupby("unique_id", sort=True)}
     train_len = {uid: len(g) - cfg.val_size - cfg.test_size for uid, g in groups.items()}
-    scaler = Scaler.fit(
-        cfg.scaling, {uid: g["y"].to_numpy("float64")[: train_len[uid]] for uid, g in groups.items()}
-    )
+    for uid, group in groups.items():
+        _check_length(uid, len(group), train_len[uid], cfg)
+    scaler = Scaler.fit(cfg.scaling, {uid: g["y"].to_numpy("float64")[: train_len[uid]] for uid, g in groups.items()})
     parts: dict[str, list[Windows]] = {"train": [], "val": [], "test": []}
     for uid, group in groups.items():
         for split, windows in _series_windows(uid, group, train_len[uid], cfg, scaler).items():
@@ -113,11 +112,6 @@ def make_windows(frame: pd.DataFrame, cfg: WindowConfig) -> WindowedData:
 def _series_windows(
     uid: str, group: pd.DataFrame, train_len: int, cfg: WindowConfig, scaler: Scaler
 ) -> dict[str, Windows]:
-    if train_len < cfg.lookback + cfg.horizon:
-        raise DataValidationError(
-            f"rule 'enough history': series {uid!r} has {len(group)} points; it needs at least "
-            f"{min_history(cfg)} (lookback + horizon + val_size + test_size)"
-        )
     values = scaler.transform(uid, group["y"].to_numpy("float64"))
     span = sliding_window_view(values, cfg.lookback + cfg.horizon)
     target_start = np.arange(len(span)) + cfg.lookback
@@ -130,6 +124,14 @@ def _series_windows(
     }
     cutoffs = group["ds"].to_numpy()[target_start - 1]
     return {split: _windows(uid, span[m], cutoffs[m], cfg.lookback) for split, m in masks.items()}
+
+
+def _check_length(uid: str, length: int, train_len: int, cfg: WindowConfig) -> None:
+    if train_len < cfg.lookback + cfg.horizon:
+        raise DataValidationError(
+            f"rule 'enough history': series {uid!r} has {length} points; it needs at least "
+            f"{min_history(cfg)} (lookback + horizon + val_size + test_size)"
+        )
 
 
 def _windows(uid: str, span: np.ndarray, cutoffs: np.ndarray, lookback: int) -> Windows:

@@ -1,0 +1,41 @@
+# The commands a person types. Each one creates or refreshes the environment from uv.lock first.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.synced-$(UV_VERSION)
+
+# Byte code is compiled at install time: with PYTHONDONTWRITEBYTECODE=1 set, an environment
+# without .pyc files recompiles TensorFlow and friends at every start.
+export UV_COMPILE_BYTECODE := 1
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test test-fast lint clean help
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+demo: $(STAMP)  ## train on the noisy sine, register the champion, write a batch forecast
+	$(VENV)/bin/lstm-pipeline demo
+
+test: $(STAMP)  ## run the whole test suite (unit, integration, flows)
+	$(VENV)/bin/pytest
+
+test-fast: $(STAMP)  ## unit tests only (seconds)
+	$(VENV)/bin/pytest tests/unit
+
+lint: $(STAMP)  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean:  ## remove the environment, the MLflow store and the outputs
+	rm -rf $(VENV) .tools mlruns outputs
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@

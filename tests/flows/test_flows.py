@@ -1,0 +1,121 @@
+"""The train and batch-forecast flows under Prefect (its temporary local server) on a temporary MLflow store."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+import pytest
+
+from flows.batch_forecast import batch_forecast
+from flows.train import train
+from lstm_pipeline.errors import DataSourceError, DataValidationError, ModelLoadError
+
+pytestmark = pytest.mark.flows
+
+TINY = {
+    "model.units": [8],
+    "train.epochs": 20,
+    "train.epochs_per_check": 5,
+    "train.learning_rate": 0.01,
+}
+
+
+def tiny(name: str, **more: object) -> dict[str, object]:
+    return {**TINY, "tracking.experiment": name, "tracking.model_name": name, **more}
+
+
+def runs_in(experiment: str) -> int:
+    found = mlflow.MlflowClient().get_experiment_by_name(experiment)
+    return 0 if found is None else len(mlflow.search_runs([found.experiment_id], output_format="list"))
+
+
+def versions_of(name: str) -> int:
+    return len(mlflow.MlflowClient().search_model_versions(f"name = '{name}'"))
+
+
+def test_train_then_forecast_from_the_champion(pipeline_home):
+    summary = train(overrides=tiny("loop"))
+    client = mlflow.MlflowClient()
+    run = client.get_run(summary.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.epochs"] == "20"
+    assert run.data.params["window.lookback"] == "20"
+    for name in ("test_mase", "test_naive_mase", "test_seasonal_naive_mase", "test_rmse", "test_smape"):
+        assert name in run.data.metrics
+    losses = client.get_metric_history(summary.run_id, "train_loss")
+    assert [m.step for m in losses] == [5, 10, 15, 20]
+    assert len(client.get_metric_history(summary.run_id, "val_loss")) == 4
+    artifacts = {a.path for a in client.list_artifacts(summary.run_id, "plots")}
+    assert artifacts == {"plots/loss.png", "plots/forecast_vs_actual.png"}
+    assert run.inputs.dataset_inputs[0].dataset.digest
+    assert run.data.tags["version.tensorflow"].startswith("2.")
+    champion = client.get_model_version_by_alias("loop", "champion")
+    assert champion.run_id == summary.run_id
+
+    result = batch_forecast(model_name="loop", horizon=5)
+    written = pd.read_parquet(result.path)
+    assert list(written.columns) == ["unique_id", "ds", "yhat", "model_name", "model_version", "run_id"]
+    assert list(written["ds"]) == [100, 101, 102, 103, 104]
+    assert written["yhat"].between(-2, 2).all()
+    assert set(written["model_version"]) == {str(champion.version)}
+    assert set(written["run_id"]) == {summary.run_id}
+
+
+def test_newest_model_takes_the_alias(pipeline_home):
+    first = train(overrides=tiny("newest"))
+    second = train(overrides=tiny("newest", **{"train.seed": 3}))
+    champion = mlflow.MlflowClient().get_model_version_by_alias("newest", "champion")
+    assert (first.registered.version, second.registered.version) == ("1", "2")
+    assert str(champion.version) == "2"
+
+
+def test_multi_series_hourly_data_from_a_csv(pipeline_home, tmp_path):
+    from lstm_pipeline.sources import synthetic_panel
+
+    panel = synthetic_panel(n_series=2, n_points=150, season_length=24, seed=1)
+    panel.rename(columns={"unique_id": "store", "ds": "timestamp", "y": "sales"}).to_csv(
+        tmp_path / "s.csv", index=False
+    )
+    mapping = {"source.id_col": "store", "source.time_col": "timestamp", "source.value_col": "sales"}
+    windows = {
+        "window.lookback": 24,
+        "window.horizon": 6,
+        "window.val_size": 12,
+        "window.test_size": 12,
+        "evaluate.season_length": 24,
+    }
+    train(overrides=tiny("panel", **mapping, **windows), data=str(tmp_path / "s.csv"))
+    result = batch_forecast(model_name="panel", horizon=12, overrides=mapping, data=str(tmp_path / "s.csv"))
+    written = pd.read_parquet(result.path)
+    assert len(written) == 24 and result.series == 2
+    first = written[written["unique_id"] == "series_0"]["ds"]
+    assert first.iloc[0] == panel["ds"].max() + pd.Timedelta(hours=1)
+    assert (first.diff().dropna() == pd.Timedelta(hours=1)).all()
+
+
+def test_bad_file_leaves_no_run_no_model_no_output(pipeline_home, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("unique_id,ds,value\na,1,1.0\n")
+    with pytest.raises(DataSourceError, match="missing column"):
+        train(overrides=tiny("badfile"), data=str(bad))
+    assert runs_in("badfile") == 0 and versions_of("badfile") == 0
+    with pytest.raises(DataSourceError, match="missing column"):
+        batch_forecast(model_name="loop", data=str(bad))
+    assert not (pipeline_home / "outputs" / "forecasts" / "badfile").exists()
+
+
+def test_short_or_broken_series_are_refused_before_training(pipeline_home, tmp_path):
+    short = tmp_path / "short.csv"
+    pd.DataFrame({"unique_id": "a", "ds": range(30), "y": 1.0}).to_csv(short, index=False)
+    with pytest.raises(DataValidationError, match="enough history"):
+        train(overrides=tiny("short"), data=str(short))
+    holed = tmp_path / "nan.csv"
+    pd.DataFrame({"unique_id": "a", "ds": range(100), "y": [float("nan")] + [1.0] * 99}).to_csv(holed, index=False)
+    with pytest.raises(DataValidationError, match="finite y"):
+        train(overrides=tiny("short"), data=str(holed))
+    assert runs_in("short") == 0 and versions_of("short") == 0
+
+
+def test_forecast_without_a_registered_model(pipeline_home):
+    with pytest.raises(ModelLoadError, match="no model 'nobody'"):
+        batch_forecast(model_name="nobody")

@@ -1,0 +1,40 @@
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from lstm_pipeline.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands_without_loading_heavy_libraries():
+    script = (
+        "import sys\n"
+        "from lstm_pipeline.cli import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit as e:\n    code = e.code\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'mlflow', 'prefect', 'great_expectations') if m in sys.modules]\n"
+        "print('HEAVY', heavy, 'CODE', code)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "HEAVY [] CODE 0" in out
+    for command in ("train", "forecast", "demo"):
+        assert command in out
+
+
+def test_unknown_setting_fails_fast_with_a_clear_message():
+    result = runner.invoke(app, ["train", "--set", "train.nope=1"])
+    assert result.exit_code == 2
+    assert "ConfigError" in result.output
+    assert "train.nope" in result.output
+
+
+def test_missing_config_file(tmp_path):
+    result = runner.invoke(app, ["forecast", "--config", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2
+    assert "cannot read config file" in result.output
+
+
+def test_bad_horizon_is_refused_by_the_parser():
+    result = runner.invoke(app, ["forecast", "--horizon", "0"])
+    assert result.exit_code != 0

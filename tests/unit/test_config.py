@@ -1,0 +1,104 @@
+from pathlib import Path
+
+import pytest
+
+from lstm_pipeline.config import PipelineConfig, load_config, parse_overrides
+from lstm_pipeline.errors import ConfigError
+
+CONFIGS = Path(__file__).parents[2] / "configs"
+
+
+def test_defaults_need_no_file():
+    cfg = load_config()
+    assert cfg == PipelineConfig()
+    assert cfg.flat()["train.epochs"] == 200
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    assert isinstance(load_config(path), PipelineConfig)
+
+
+def test_seed_config_is_the_seed_example():
+    cfg = load_config(CONFIGS / "seed.yaml")
+    assert (cfg.source.kind, cfg.source.n_points, cfg.source.noise) == ("sine", 100, 0.1)
+    assert (cfg.window.lookback, cfg.window.horizon, cfg.window.scaling) == (5, 1, "none")
+    assert (cfg.model.units, cfg.model.activation, cfg.model.dropout) == ([50], "relu", 0.0)
+    assert (cfg.train.optimizer, cfg.train.loss, cfg.train.epochs, cfg.train.batch_size) == ("adam", "mse", 200, 32)
+    assert cfg.train.early_stopping_patience is None
+
+
+def test_overrides_are_typed_from_yaml():
+    cfg = load_config(None, ["train.epochs=50", "model.units=[8, 4]", "train.early_stopping_patience=null"])
+    assert cfg.train.epochs == 50
+    assert cfg.model.units == [8, 4]
+    assert cfg.train.early_stopping_patience is None
+
+
+def test_overrides_win_over_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 7\n  batch_size: 4\n")
+    cfg = load_config(path, {"train.epochs": 9})
+    assert (cfg.train.epochs, cfg.train.batch_size) == (9, 4)
+
+
+def test_unknown_key_in_file_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epoch: 7\n")
+    with pytest.raises(ConfigError, match=r"train\.epoch"):
+        load_config(path)
+
+
+def test_unknown_section_override_is_named():
+    with pytest.raises(ConfigError, match="trian"):
+        load_config(None, ["trian.epochs=3"])
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match=r"train\.epochs"):
+        load_config(None, ["train.epochs=many"])
+
+
+@pytest.mark.parametrize("bad", ["train.epochs", "=3", "  =3"])
+def test_malformed_override(bad):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
+        parse_overrides([bad])
+
+
+def test_override_into_a_value_is_refused():
+    with pytest.raises(ConfigError, match="not a section"):
+        load_config(None, ["train.epochs=3", "train.epochs.deep=1"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["window.horizon=5", "window.test_size=3"], "test_size"),
+        (["window.horizon=5", "window.val_size=2"], "val_size"),
+        (["window.val_size=0"], "early_stopping_patience"),
+        (["source.kind=file"], "source.path"),
+        (["train.epochs=0"], "train.epochs"),
+        (["model.dropout=1.5"], "model.dropout"),
+    ],
+)
+def test_inconsistent_settings_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_yaml_that_is_not_a_mapping(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(path)
+
+
+def test_empty_yaml_is_the_defaults(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("")
+    assert load_config(path) == PipelineConfig()
