@@ -1,0 +1,41 @@
+"""prefect.yaml points at real flows with parameters they accept (running it is an e2e concern)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[2]
+DEPLOYMENTS = yaml.safe_load((PROJECT / "prefect.yaml").read_text())["deployments"]
+
+
+def flow_definition(entrypoint: str) -> ast.FunctionDef:
+    """Find the decorated function without importing Prefect (unit tests stay fast)."""
+    path, name = entrypoint.split(":")
+    tree = ast.parse((PROJECT / path).read_text())
+    return next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == name)
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d["name"])
+def test_deployment_targets_a_flow_with_matching_parameters(deployment):
+    function = flow_definition(deployment["entrypoint"])
+    decorators = [d for d in function.decorator_list if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "flow"]
+    assert decorators, f"{deployment['entrypoint']} is not a @flow"
+    accepted = {arg.arg for arg in function.args.args}
+    assert set(deployment.get("parameters", {})) <= accepted
+    assert deployment["schedules"][0]["cron"]
+    assert deployment["work_pool"]["name"] == "lstm-pipeline"
+
+
+def test_configs_named_by_deployments_exist():
+    for deployment in DEPLOYMENTS:
+        if path := deployment.get("parameters", {}).get("config_path"):
+            assert (PROJECT / path).is_file()
+
+
+def test_deployment_names_are_the_documented_ones():
+    names = {
+        (flow_definition(d["entrypoint"]).decorator_list[0].keywords[0].value.value, d["name"]) for d in DEPLOYMENTS
+    }
+    assert names == {("train", "weekly"), ("batch-forecast", "daily")}
