@@ -1,14 +1,14 @@
-"""The `batch-forecast` flow: registered model -> latest history -> forecasts -> Parquet under outputs/."""
+"""The `batch-forecast` flow: registered model -> latest history -> data gate -> forecasts -> Parquet."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.data_gate import data_gate
 from lstm_pipeline.config import PipelineConfig, file_source, load_config, project_root
 
 if TYPE_CHECKING:
@@ -28,18 +28,25 @@ class ForecastSummary:
 
 
 @task(name="resolve-model", cache_policy=NO_CACHE)
-def resolve_model(name: str, ref: str) -> RegisteredModel:
+def resolve_model(name: str, ref: str) -> tuple[RegisteredModel, dict[str, Any]]:
     from lstm_pipeline.registry import resolve
+    from lstm_pipeline.tracking import model_contract
 
-    return resolve(name, ref)
+    model = resolve(name, ref)
+    return model, model_contract(model.uri)
 
 
 @task(name="load-history", cache_policy=NO_CACHE)
-def load_history(cfg: PipelineConfig) -> pd.DataFrame:
+def load_history(cfg: PipelineConfig, known_series: set[str]) -> pd.DataFrame:
     from lstm_pipeline.sources import load_series
-    from lstm_pipeline.validation import check_series
 
-    return check_series(load_series(cfg.source), min_length=1)
+    history = load_series(cfg.source)
+    if cfg.forecast.unknown_series == "skip":
+        unknown = sorted(set(history["unique_id"]) - known_series)
+        if unknown:
+            get_run_logger().warning("leaving out %d series the model never saw: %s", len(unknown), unknown[:10])
+            history = history[history["unique_id"].isin(known_series)].reset_index(drop=True)
+    return history
 
 
 @task(name="predict", cache_policy=NO_CACHE)
@@ -54,12 +61,12 @@ def predict(model: RegisteredModel, history: pd.DataFrame, horizon: int | None) 
 
 
 @task(name="write-forecasts", cache_policy=NO_CACHE)
-def write(forecasts: pd.DataFrame, path: Path) -> Path:
+def write(forecasts: pd.DataFrame, path: str) -> str:
     from lstm_pipeline.forecasting import write_forecasts
 
     written = write_forecasts(forecasts, path)
     get_run_logger().info("wrote %d forecast rows to %s", len(forecasts), written)
-    return written
+    return str(written)
 
 
 @flow(name="batch-forecast", log_prints=True)
@@ -75,13 +82,23 @@ def batch_forecast(
 
     `alias` is an alias (`champion`) or a version number; `data` a CSV/Parquet history file
     (default: the configured source); `horizon` the steps ahead (default: the model's horizon).
+    The history must pass the data contract and match what the model was trained on.
     """
     from lstm_pipeline.tracking import use_tracking_store
 
     cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
     use_tracking_store()
-    model = resolve_model(model_name or cfg.tracking.model_name, alias or cfg.tracking.alias)
-    forecasts = predict(model, load_history(cfg), horizon or cfg.forecast.horizon)
+    model, contract = resolve_model(model_name or cfg.tracking.model_name, alias or cfg.tracking.alias)
+    trained_freq: dict[str, str] = contract.get("frequencies", {})
+    history, _, _ = data_gate(
+        load_history(cfg, set(trained_freq)),
+        cfg,
+        context="forecast",
+        min_length=int(contract.get("lookback", 1)),
+        model_freq=trained_freq,
+        known_series=set(trained_freq),
+    )
+    forecasts = predict(model, history, horizon or cfg.forecast.horizon)
     target = project_root() / cfg.forecast.output_dir / model.name / f"version={model.version}" / "forecasts.parquet"
-    path = write(forecasts, target)
-    return ForecastSummary(str(path), model, len(forecasts), int(forecasts["unique_id"].nunique()))
+    path = write(forecasts, str(target))
+    return ForecastSummary(path, model, len(forecasts), int(forecasts["unique_id"].nunique()))

@@ -1,4 +1,4 @@
-"""The `train` flow: series -> checks -> windows -> fit -> evaluate -> MLflow run -> registry.
+"""The `train` flow: series -> data gate -> windows -> fit -> evaluate -> MLflow run -> registry.
 
 Each task is a thin call into `lstm_pipeline`; the order of the pipeline lives here only.
 Heavy libraries load inside the tasks, so importing this module (as `prefect deploy` does) is fast.
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.data_gate import data_gate
 from lstm_pipeline.config import PipelineConfig, file_source, load_config
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from lstm_pipeline.evaluation import Evaluation
     from lstm_pipeline.registry import RegisteredModel
+    from lstm_pipeline.repairs import Repair
     from lstm_pipeline.tracking import LoggedRun
     from lstm_pipeline.training import TrainingResult
     from lstm_pipeline.windowing import WindowedData
@@ -44,14 +46,6 @@ def load_series(cfg: PipelineConfig) -> pd.DataFrame:
     from lstm_pipeline.sources import load_series as load
 
     return load(cfg.source)
-
-
-@task(name="check-series", cache_policy=NO_CACHE)
-def check_series(frame: pd.DataFrame, cfg: PipelineConfig) -> pd.DataFrame:
-    from lstm_pipeline.validation import check_series as check
-    from lstm_pipeline.windowing import min_history
-
-    return check(frame, min_length=min_history(cfg.window))
 
 
 @task(name="make-windows", cache_policy=NO_CACHE)
@@ -93,6 +87,8 @@ def log_run(
     evaluation: Evaluation,
     data: WindowedData,
     keras_path: str,
+    repairs: list[Repair],
+    validation_report: Path,
 ) -> LoggedRun:
     from lstm_pipeline import plots, tracking
 
@@ -105,11 +101,12 @@ def log_run(
         frame=frame,
         source=cfg.source.path or cfg.source.kind,
         training=training,
-        metrics=evaluation.metrics,
-        scores=evaluation.scores,
+        evaluation=evaluation,
         figures=figures,
         keras_path=keras_path,
         scaler=data.scaler,
+        repairs=repairs,
+        attachments={"validation": validation_report},
     )
 
 
@@ -131,17 +128,18 @@ def train(
     Until the promotion gate exists, the newest model takes the configured alias.
     """
     from lstm_pipeline.tracking import use_tracking_store
+    from lstm_pipeline.windowing import min_history
 
     cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
     uri = use_tracking_store()
-    frame = check_series(load_series(cfg), cfg)
+    frame, repairs, report = data_gate(load_series(cfg), cfg, context="training", min_length=min_history(cfg.window))
     windows = make_windows(frame, cfg)
     workdir = tempfile.mkdtemp(prefix="lstm-pipeline-")
     try:
         keras_path = str(Path(workdir) / "model.keras")
         training = fit_model(windows, cfg, keras_path)
         evaluation = evaluate(keras_path, frame, windows, cfg)
-        logged = log_run(cfg, frame, training, evaluation, windows, keras_path)
+        logged = log_run(cfg, frame, training, evaluation, windows, keras_path, repairs, report)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     registered = register_model(logged, cfg, evaluation.metrics) if cfg.tracking.register_model else None

@@ -53,6 +53,25 @@ class WindowConfig(_Section):
     scaling: Literal["standard", "minmax", "none"] = "standard"
 
 
+class RepairConfig(_Section):
+    """Opt-in repairs applied before validation; each one applied is logged with its row count."""
+
+    sort: bool = Field(False, description="sort rows by (unique_id, ds)")
+    drop_duplicates: bool = Field(False, description="drop rows that are exact duplicates")
+    fill_gaps: bool = Field(False, description="interpolate missing timestamps and NaN values")
+    max_gap: int = Field(3, ge=1, description="longest run of missing steps fill_gaps may fill")
+
+
+class ValidationConfig(_Section):
+    """The data contract checked with Great Expectations before training and before forecasting."""
+
+    freq: str | None = Field(None, description="pandas offset alias or integer step; None = inferred per series")
+    min_value: float = Field(-1e15, description="smallest acceptable y")
+    max_value: float = Field(1e15, description="largest acceptable y")
+    report_dir: str = Field("outputs/validation", description="where the GX result and Data Docs go")
+    repair: RepairConfig = RepairConfig()
+
+
 class ModelConfig(_Section):
     """The Keras LSTM: one LSTM layer per entry of `units`, then a Dense head of `horizon` units."""
 
@@ -94,12 +113,16 @@ class ForecastConfig(_Section):
 
     horizon: int | None = Field(None, ge=1, description="steps ahead; None = the model's horizon")
     output_dir: str = "outputs/forecasts"
+    unknown_series: Literal["error", "skip"] = Field(
+        "error", description="series the model never saw: fail the run, or leave them out (logged)"
+    )
 
 
 class PipelineConfig(_Section):
     """The root config; every field has a default, so an empty YAML file is a valid config."""
 
     source: SourceConfig = SourceConfig()
+    validation: ValidationConfig = ValidationConfig()
     window: WindowConfig = WindowConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -114,15 +137,25 @@ class PipelineConfig(_Section):
             raise ValueError(f"window.test_size ({w.test_size}) must be >= window.horizon ({w.horizon})")
         if 0 < w.val_size < w.horizon:
             raise ValueError(f"window.val_size ({w.val_size}) must be 0 or >= window.horizon ({w.horizon})")
+        if self.validation.min_value >= self.validation.max_value:
+            raise ValueError("validation.min_value must be below validation.max_value")
         if self.train.early_stopping_patience is not None and w.val_size == 0:
             raise ValueError("train.early_stopping_patience needs window.val_size > 0 (or set it to null)")
         return self
 
     def flat(self) -> dict[str, Any]:
-        """The config as `section.field -> value`, the form MLflow params take."""
-        return {
-            f"{section}.{key}": value for section, fields in self.model_dump().items() for key, value in fields.items()
-        }
+        """The config as `section.field -> value` (nested sections too), the form MLflow params take."""
+        return _flatten(self.model_dump())
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def load_config(

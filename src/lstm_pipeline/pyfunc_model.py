@@ -32,8 +32,8 @@ class LstmForecaster(PythonModel):
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         """Forecast from the latest `lookback` points of each series in `model_input`."""
+        from lstm_pipeline.contract import check_series
         from lstm_pipeline.forecasting import forecast, predict_batched
-        from lstm_pipeline.validation import check_series
 
         history = model_input.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
         check_series(history, min_length=self.lookback)

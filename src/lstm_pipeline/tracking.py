@@ -8,9 +8,9 @@ import platform
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,8 @@ from lstm_pipeline.config import PipelineConfig, project_root
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from lstm_pipeline.evaluation import Evaluation
+    from lstm_pipeline.repairs import Repair
     from lstm_pipeline.training import TrainingResult
     from lstm_pipeline.windowing import Scaler
 
@@ -84,15 +86,18 @@ def log_training_run(
     frame: pd.DataFrame,
     source: str,
     training: TrainingResult,
-    metrics: dict[str, float],
-    scores: pd.DataFrame,
+    evaluation: Evaluation,
     figures: dict[str, Figure],
     keras_path: str,
     scaler: Scaler,
+    repairs: Sequence[Repair] = (),
+    attachments: dict[str, Path] | None = None,
 ) -> LoggedRun:
     """Log params, tags, input data, losses, test metrics, plots and the pyfunc model in one run.
 
-    The run ends FINISHED only if everything was logged; any error ends it FAILED.
+    `repairs` are the data repairs applied before training; `attachments` maps an artifact folder
+    to a local folder to attach (the validation report). The run ends FINISHED only if everything
+    was logged; any error ends it FAILED.
     """
     import mlflow
 
@@ -102,12 +107,39 @@ def log_training_run(
         with _without_mlflow_hints():
             mlflow.log_input(_dataset(frame, source), context="training")
         _log_losses(training)
-        mlflow.log_metrics({**metrics, "train_seconds": training.seconds, "train_steps": training.steps})
-        mlflow.log_text(scores.to_csv(index=False), "evaluation/scores_per_series.csv")
+        mlflow.log_metrics({**evaluation.metrics, "train_seconds": training.seconds, "train_steps": training.steps})
+        mlflow.log_text(evaluation.scores.to_csv(index=False), "evaluation/scores_per_series.csv")
         for name, figure in figures.items():
             mlflow.log_figure(figure, f"plots/{name}.png")
+        _log_repairs(repairs)
+        for folder, local in (attachments or {}).items():
+            mlflow.log_artifacts(str(local), folder)
         model_uri = _log_model(cfg, frame, keras_path, scaler)
     return LoggedRun(run.info.run_id, experiment_id, model_uri)
+
+
+def log_failed_validation(cfg: PipelineConfig, *, context: str, report_dir: Path, message: str) -> str:
+    """Record a validation failure as a FAILED run with the report attached; return its run id."""
+    import mlflow
+
+    experiment_id = ensure_experiment(cfg.tracking.experiment)
+    tags = run_tags(cfg) | {"failure": "data validation", "stage": context}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{context}-validation-failed", tags=tags) as run:
+        mlflow.log_params(cfg.flat())
+        mlflow.log_text(message, "validation/error.txt")
+        mlflow.log_artifacts(str(report_dir), "validation")
+        mlflow.end_run(status="FAILED")
+    return str(run.info.run_id)
+
+
+def model_contract(model_uri: str) -> dict[str, Any]:
+    """What the model was trained on (lookback, horizon, series, frequencies), read from its MLmodel.
+
+    Reads one small file: the network is not loaded.
+    """
+    from mlflow.models import get_model_info
+
+    return dict(get_model_info(model_uri).metadata or {})
 
 
 def run_tags(cfg: PipelineConfig) -> dict[str, str]:
@@ -137,10 +169,26 @@ def _log_losses(training: TrainingResult) -> None:
     mlflow.MlflowClient().log_batch(mlflow.active_run().info.run_id, metrics=rows)  # type: ignore[union-attr]
 
 
+def _log_repairs(repairs: Sequence[Repair]) -> None:
+    import mlflow
+
+    if repairs:
+        mlflow.log_dict({"repairs": [asdict(r) for r in repairs]}, "data/repairs.json")
+        mlflow.set_tag("data.repairs", ", ".join(f"{r.name}: {r.rows} rows" for r in repairs))
+        mlflow.log_metrics({f"repair_{r.name}_rows": r.rows for r in repairs})
+
+
 def _log_model(cfg: PipelineConfig, frame: pd.DataFrame, keras_path: str, scaler: Scaler) -> str:
     import mlflow
     from mlflow.models import infer_signature
 
+    from lstm_pipeline.contract import frequencies
+
+    contract = {
+        "lookback": cfg.window.lookback,
+        "horizon": cfg.window.horizon,
+        "frequencies": frequencies(frame, cfg.validation.freq),
+    }
     state = {"lookback": cfg.window.lookback, "horizon": cfg.window.horizon, "scaler": scaler.to_dict()}
     history = frame.groupby("unique_id").tail(cfg.window.lookback).reset_index(drop=True)
     sample_out = pd.DataFrame({"unique_id": history["unique_id"], "ds": history["ds"], "yhat": history["y"]})
@@ -154,6 +202,7 @@ def _log_model(cfg: PipelineConfig, frame: pd.DataFrame, keras_path: str, scaler
             code_paths=[str(PYFUNC_FILE.parent)],
             signature=infer_signature(history, sample_out, params={"horizon": cfg.window.horizon}),
             pip_requirements=pip_requirements(),
+            metadata=contract,
         )
     return str(info.model_uri)
 

@@ -1,55 +1,215 @@
-"""Checks that a long series frame honours the data contract before it reaches a tensor."""
+"""The Great Expectations suite of the long series frame, its report, and the gate that raises.
+
+Native expectations check columns, nulls, bounds and key uniqueness; the time-series rules GX
+lacks are computed by `contract.rule_columns` and checked here as `rule__*` columns, so every rule
+shows up in the GX result with its counts. This is the only module that imports GX.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
 import pandas as pd
 
+from lstm_pipeline.config import ValidationConfig
+from lstm_pipeline.contract import REQUIRED_COLUMNS, ROW_RULES, frequencies, rule_columns
 from lstm_pipeline.errors import DataValidationError
 
-REQUIRED_COLUMNS = ("unique_id", "ds", "y")
-_SHOWN_ROWS = 5
+_EXAMPLES = 5
+_RULE_PREFIX = "rule__"
 
 
-def check_series(frame: pd.DataFrame, *, min_length: int) -> pd.DataFrame:
-    """Raise DataValidationError listing every broken rule; return the frame unchanged if none is.
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule of the contract as GX judged it."""
 
-    Rules: required columns, at least one row, finite `y`, non-null `ds`, strictly increasing `ds`
-    within each series, and at least `min_length` points per series.
+    rule: str
+    expectation: str
+    success: bool
+    unexpected: int
+    total: int
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of a validation: every rule with its counts, and the raw GX result."""
+
+    context: str
+    success: bool
+    rules: list[RuleResult]
+    frequencies: dict[str, str | None]
+    gx_result: dict[str, Any]
+
+    @property
+    def failures(self) -> list[RuleResult]:
+        """The rules that did not hold."""
+        return [r for r in self.rules if not r.success]
+
+    def message(self) -> str:
+        """Each broken rule with its counts and a few offending rows (series id, timestamp, value)."""
+        lines = [f"the {self.context} data breaks the data contract:"]
+        for rule in self.failures:
+            lines.append(f"- rule '{rule.rule}': {rule.unexpected} of {rule.total} rows break it")
+            lines += [f"    {example}" for example in rule.examples]
+        return "\n".join(lines)
+
+    def raise_if_failed(self) -> None:
+        """Raise DataValidationError with `message()` unless every rule held."""
+        if not self.success:
+            raise DataValidationError(self.message())
+
+    def markdown(self) -> str:
+        """A short summary for a Prefect artifact or a README."""
+        verdict = "passed" if self.success else "FAILED"
+        rows = [f"| {r.rule} | {'ok' if r.success else 'broken'} | {r.unexpected} / {r.total} |" for r in self.rules]
+        return "\n".join(
+            [
+                f"## Data validation ({self.context}): {verdict}",
+                f"{len(self.frequencies)} series; frequencies {sorted({str(f) for f in self.frequencies.values()})}",
+                "",
+                "| rule | status | rows breaking it |",
+                "|---|---|---|",
+                *rows,
+            ]
+        )
+
+
+def validate(
+    frame: pd.DataFrame,
+    *,
+    context: str,
+    min_length: int,
+    cfg: ValidationConfig,
+    model_freq: dict[str, str] | None = None,
+    known_series: set[str] | None = None,
+    docs_dir: Path | None = None,
+) -> ValidationReport:
+    """Run the suite on `frame`; with `docs_dir`, also render GX Data Docs (HTML) there.
+
+    `model_freq` and `known_series` add the forecast-time rules against the trained model.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataValidationError(f"rule 'required columns': missing {missing}; got {list(frame.columns)}")
-    if frame.empty:
-        raise DataValidationError("rule 'at least one series': the frame has no rows")
-    problems = [
-        _rows("finite y", ~np.isfinite(frame["y"].to_numpy(dtype="float64")), frame),
-        _rows("non-null ds", frame["ds"].isna().to_numpy(), frame),
-        _rows("strictly increasing ds per series", _not_increasing(frame), frame),
-        _short_series(frame, min_length),
+    complete = all(c in frame.columns for c in REQUIRED_COLUMNS) and not frame.empty
+    checked = frame
+    if complete:
+        _require_time_dtype(frame)
+        rules = rule_columns(
+            frame, min_length=min_length, freq=cfg.freq, model_freq=model_freq, known_series=known_series
+        )
+        checked = frame.join(rules.add_prefix(_RULE_PREFIX))
+    result = _run_suite(checked, _expectations(checked, cfg, complete, min_length), docs_dir)
+    freqs = frequencies(frame, cfg.freq) if complete else {}
+    rule_results = [_rule_result(r, frame) for r in result.results]
+    return ValidationReport(context, bool(result.success), rule_results, freqs, result.to_json_dict())
+
+
+def write_report(report: ValidationReport, directory: Path) -> Path:
+    """Write the GX result (JSON) and the summary (markdown) beside the Data Docs; return the folder."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "gx_result.json").write_text(json.dumps(report.gx_result, indent=2, default=str), encoding="utf-8")
+    summary = {"context": report.context, "success": report.success, "rules": [asdict(r) for r in report.rules]}
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    (directory / "summary.md").write_text(report.markdown() + "\n", encoding="utf-8")
+    return directory
+
+
+def report_folder(root: Path, context: str) -> Path:
+    """A new folder for one validation's report: `<root>/<UTC time>-<context>-<random>`."""
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S")
+    return root / f"{stamp}-{context}-{os.urandom(3).hex()}"
+
+
+def _require_time_dtype(frame: pd.DataFrame) -> None:
+    ds = frame["ds"]
+    if not (pd.api.types.is_integer_dtype(ds) or pd.api.types.is_datetime64_any_dtype(ds)):
+        raise DataValidationError(f"rule 'ds type': ds must be integer steps or timestamps, got dtype {ds.dtype}")
+
+
+def _expectations(frame: pd.DataFrame, cfg: ValidationConfig, complete: bool, min_length: int) -> list[Any]:
+    import great_expectations.expectations as gxe
+
+    table: list[Any] = [
+        gxe.ExpectColumnToExist(column=c, meta={"rule": f"required column {c}"}) for c in REQUIRED_COLUMNS
     ]
-    found = [p for p in problems if p]
-    if found:
-        raise DataValidationError("the series frame breaks the data contract:\n" + "\n".join(found))
-    return frame
+    table.append(gxe.ExpectTableRowCountToBeBetween(min_value=1, meta={"rule": "at least one series"}))
+    if not complete:
+        return table
+    columns = [
+        gxe.ExpectColumnValuesToNotBeNull(column="ds", meta={"rule": "ds not null"}),
+        gxe.ExpectColumnValuesToNotBeNull(column="y", meta={"rule": "y not null (no NaN)"}),
+        gxe.ExpectColumnValuesToBeOfType(column="y", type_="float64", meta={"rule": "y numeric"}),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="y",
+            min_value=cfg.min_value,
+            max_value=cfg.max_value,
+            meta={"rule": f"finite y within [{cfg.min_value:g}, {cfg.max_value:g}]"},
+        ),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["unique_id", "ds"], meta={"rule": "unique (unique_id, ds)"}),
+    ]
+    computed = [
+        gxe.ExpectColumnValuesToBeInSet(
+            column=column,
+            value_set=[True],
+            meta={"rule": ROW_RULES[column.removeprefix(_RULE_PREFIX)].format(min_length=min_length)},
+        )
+        for column in frame.columns
+        if column.startswith(_RULE_PREFIX)
+    ]
+    return table + columns + computed
 
 
-def _not_increasing(frame: pd.DataFrame) -> np.ndarray:
-    previous = frame.groupby("unique_id", sort=False)["ds"].shift()
-    return (previous.notna() & ~(frame["ds"] > previous)).to_numpy()
+def _run_suite(frame: pd.DataFrame, expectations: list[Any], docs_dir: Path | None) -> Any:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics leave the machine
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = context.data_sources.add_pandas("pandas").add_dataframe_asset("series")
+    definition = batch.add_batch_definition_whole_dataframe("whole frame")
+    suite = context.suites.add(gx.ExpectationSuite(name="series_contract", expectations=expectations))
+    result_format = {"result_format": "SUMMARY", "partial_unexpected_count": _EXAMPLES}
+    if docs_dir is None:
+        return definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format=result_format)
+    _add_docs_site(context, docs_dir)
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name="series", data=definition, suite=suite)
+    )
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name="series",
+            validation_definitions=[validation],
+            result_format=result_format,
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+        )
+    )
+    return next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
 
 
-def _rows(rule: str, mask: np.ndarray, frame: pd.DataFrame) -> str:
-    if not mask.any():
-        return ""
-    shown = frame.loc[mask, list(REQUIRED_COLUMNS)].head(_SHOWN_ROWS).to_string(index=False)
-    return f"- rule '{rule}': {int(mask.sum())} row(s) break it, e.g.\n{shown}"
+def _add_docs_site(context: Any, docs_dir: Path) -> None:
+    context.add_data_docs_site(
+        site_name="local",
+        site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+        },
+    )
 
 
-def _short_series(frame: pd.DataFrame, min_length: int) -> str:
-    lengths = frame.groupby("unique_id", sort=True).size()
-    short = lengths[lengths < min_length]
-    if short.empty:
-        return ""
-    listed = ", ".join(f"{uid!r} has {n}" for uid, n in short.head(_SHOWN_ROWS).items())
-    return f"- rule 'enough history': {len(short)} series shorter than {min_length} points ({listed})"
+def _rule_result(result: Any, frame: pd.DataFrame) -> RuleResult:
+    config, outcome = result.expectation_config, result.result
+    index = [i for i in outcome.get("partial_unexpected_index_list") or [] if i in frame.index][:_EXAMPLES]
+    examples = frame.loc[index, [c for c in REQUIRED_COLUMNS if c in frame.columns]].to_dict("records")
+    return RuleResult(
+        rule=config.meta.get("rule", config.type),
+        expectation=config.type,
+        success=bool(result.success),
+        unexpected=int(outcome.get("unexpected_count", 0) or (0 if result.success else 1)),
+        total=int(outcome.get("element_count", len(frame)) or 0),
+        examples=[{str(k): str(v) for k, v in row.items()} for row in examples],
+    )

@@ -107,13 +107,18 @@ def test_bad_file_leaves_no_run_no_model_no_output(pipeline_home, tmp_path):
 def test_short_or_broken_series_are_refused_before_training(pipeline_home, tmp_path):
     short = tmp_path / "short.csv"
     pd.DataFrame({"unique_id": "a", "ds": range(30), "y": 1.0}).to_csv(short, index=False)
-    with pytest.raises(DataValidationError, match="enough history"):
+    with pytest.raises(DataValidationError, match=r"enough history \(at least 41 points"):
         train(overrides=tiny("short"), data=str(short))
     holed = tmp_path / "nan.csv"
     pd.DataFrame({"unique_id": "a", "ds": range(100), "y": [float("nan")] + [1.0] * 99}).to_csv(holed, index=False)
-    with pytest.raises(DataValidationError, match="finite y"):
+    with pytest.raises(DataValidationError, match=r"y not null \(no NaN\)': 1 of 100 rows"):
         train(overrides=tiny("short"), data=str(holed))
-    assert runs_in("short") == 0 and versions_of("short") == 0
+    assert versions_of("short") == 0
+    experiment = mlflow.MlflowClient().get_experiment_by_name("short").experiment_id
+    runs = mlflow.search_runs([experiment], output_format="list")
+    assert [r.info.status for r in runs] == ["FAILED", "FAILED"]
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(runs[0].info.run_id, "validation")}
+    assert {"validation/gx_result.json", "validation/summary.md", "validation/data_docs"} <= artifacts
 
 
 def test_forecast_without_a_registered_model(pipeline_home):

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lstm_pipeline.contract import check_series
 from lstm_pipeline.errors import DataSourceError, DataValidationError
 from lstm_pipeline.sources import read_series, seed_sine, synthetic_panel
-from lstm_pipeline.validation import check_series
 
 COLUMNS = ["unique_id", "ds", "y"]
 

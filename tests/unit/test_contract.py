@@ -1,4 +1,4 @@
-"""Unit tests for lstm_pipeline.validation.check_series: every rule of the data contract."""
+"""Unit tests for lstm_pipeline.contract.check_series: every rule of the data contract."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lstm_pipeline.contract import check_series
 from lstm_pipeline.errors import DataValidationError
-from lstm_pipeline.validation import check_series
 
 
 def frame_of(rows: list[tuple[str, object, float]]) -> pd.DataFrame:

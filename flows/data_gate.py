@@ -1,0 +1,90 @@
+"""The data gate both flows pass through: opt-in repairs, then the Great Expectations contract.
+
+On failure the report (GX result JSON, Data Docs HTML, summary) stays under outputs/validation/,
+a FAILED MLflow run carries it, a Prefect markdown artifact summarises it, and the flow stops
+with a DataValidationError before anything is trained, registered or written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from lstm_pipeline.config import PipelineConfig, project_root
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lstm_pipeline.repairs import Repair
+    from lstm_pipeline.validation import ValidationReport
+
+
+@task(name="repair-series", cache_policy=NO_CACHE)
+def repair_series(frame: pd.DataFrame, cfg: PipelineConfig) -> tuple[pd.DataFrame, list[Repair]]:
+    from lstm_pipeline.repairs import repair
+
+    repaired, done = repair(frame, cfg.validation.repair, freq=cfg.validation.freq)
+    for applied in done:
+        get_run_logger().info("repair %s: %d rows (%s)", applied.name, applied.rows, applied.detail)
+    return repaired, done
+
+
+@task(name="validate-series", cache_policy=NO_CACHE)
+def validate_series(
+    frame: pd.DataFrame,
+    cfg: PipelineConfig,
+    context: str,
+    min_length: int,
+    model_freq: dict[str, str] | None = None,
+    known_series: set[str] | None = None,
+) -> tuple[ValidationReport, Path]:
+    from lstm_pipeline.validation import report_folder, validate, write_report
+
+    folder = report_folder(project_root() / cfg.validation.report_dir, context)
+    report = validate(
+        frame,
+        context=context,
+        min_length=min_length,
+        cfg=cfg.validation,
+        model_freq=model_freq,
+        known_series=known_series,
+        docs_dir=folder / "data_docs",
+    )
+    write_report(report, folder)
+    create_markdown_artifact(
+        key=f"data-validation-{context}",
+        markdown=f"{report.markdown()}\n\nReport: `{folder}` (Data Docs: `data_docs/index.html`)",
+        description=f"Great Expectations contract on the {context} data",
+    )
+    return report, folder
+
+
+@task(name="record-validation-failure", cache_policy=NO_CACHE)
+def record_failure(cfg: PipelineConfig, context: str, folder: Path, message: str) -> str:
+    from lstm_pipeline.tracking import log_failed_validation
+
+    run_id = log_failed_validation(cfg, context=context, report_dir=folder, message=message)
+    get_run_logger().error("data validation failed; report in %s and on MLflow run %s", folder, run_id)
+    return run_id
+
+
+def data_gate(
+    frame: pd.DataFrame,
+    cfg: PipelineConfig,
+    *,
+    context: str,
+    min_length: int,
+    model_freq: dict[str, str] | None = None,
+    known_series: set[str] | None = None,
+) -> tuple[pd.DataFrame, list[Repair], Path]:
+    """Repair (if asked), validate, and stop the flow on a broken contract; return what passed."""
+    repaired, repairs = repair_series(frame, cfg)
+    report, folder = validate_series(repaired, cfg, context, min_length, model_freq, known_series)
+    if not report.success:
+        record_failure(cfg, context, folder, report.message())
+        report.raise_if_failed()
+    return repaired, repairs, folder
