@@ -28,12 +28,13 @@ class ForecastSummary:
 
 
 @task(name="resolve-model", cache_policy=NO_CACHE)
-def resolve_model(name: str, ref: str) -> tuple[RegisteredModel, dict[str, Any]]:
+def resolve_model(name: str, ref: str) -> tuple[RegisteredModel, dict[str, Any], str]:
+    """The registered version, what it was trained on, and the experiment of its training run."""
     from lstm_pipeline.registry import resolve
-    from lstm_pipeline.tracking import model_contract
+    from lstm_pipeline.tracking import experiment_of, model_contract
 
     model = resolve(name, ref)
-    return model, model_contract(model.uri)
+    return model, model_contract(model.uri), experiment_of(model.run_id)
 
 
 @task(name="load-history", cache_policy=NO_CACHE)
@@ -88,7 +89,7 @@ def batch_forecast(
 
     cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
     use_tracking_store()
-    model, contract = resolve_model(model_name or cfg.tracking.model_name, alias or cfg.tracking.alias)
+    model, contract, experiment_id = resolve_model(model_name or cfg.tracking.model_name, alias or cfg.tracking.alias)
     trained_freq: dict[str, str] = contract.get("frequencies", {})
     history, _, _ = data_gate(
         load_history(cfg, set(trained_freq)),
@@ -97,6 +98,7 @@ def batch_forecast(
         min_length=int(contract.get("lookback", 1)),
         model_freq=trained_freq,
         known_series=set(trained_freq),
+        experiment_id=experiment_id,
     )
     forecasts = predict(model, history, horizon or cfg.forecast.horizon)
     target = project_root() / cfg.forecast.output_dir / model.name / f"version={model.version}" / "forecasts.parquet"

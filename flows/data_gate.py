@@ -64,10 +64,14 @@ def validate_series(
 
 
 @task(name="record-validation-failure", cache_policy=NO_CACHE)
-def record_failure(cfg: PipelineConfig, context: str, folder: Path, message: str) -> str:
+def record_failure(
+    cfg: PipelineConfig, context: str, folder: Path, message: str, experiment_id: str | None = None
+) -> str:
     from lstm_pipeline.tracking import log_failed_validation
 
-    run_id = log_failed_validation(cfg, context=context, report_dir=folder, message=message)
+    run_id = log_failed_validation(
+        cfg, context=context, report_dir=folder, message=message, experiment_id=experiment_id
+    )
     get_run_logger().error("data validation failed; report in %s and on MLflow run %s", folder, run_id)
     return run_id
 
@@ -80,11 +84,15 @@ def data_gate(
     min_length: int,
     model_freq: dict[str, str] | None = None,
     known_series: set[str] | None = None,
+    experiment_id: str | None = None,
 ) -> tuple[pd.DataFrame, list[Repair], Path]:
-    """Repair (if asked), validate, and stop the flow on a broken contract; return what passed."""
+    """Repair (if asked), validate, and stop the flow on a broken contract; return what passed.
+
+    A failure is recorded as a FAILED MLflow run in `experiment_id` (default: the configured one).
+    """
     repaired, repairs = repair_series(frame, cfg)
     report, folder = validate_series(repaired, cfg, context, min_length, model_freq, known_series)
     if not report.success:
-        record_failure(cfg, context, folder, report.message())
+        record_failure(cfg, context, folder, report.message(), experiment_id)
         report.raise_if_failed()
     return repaired, repairs, folder

@@ -35,6 +35,7 @@ class SourceConfig(_Section):
     value_col: str = "y"
     wide: bool = Field(False, description="one column per series instead of long format (file)")
     date_format: str | None = Field(None, description="strftime format of the time column (file)")
+    sep: str = Field(",", description="CSV delimiter (file)")
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> SourceConfig:

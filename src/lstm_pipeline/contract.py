@@ -117,7 +117,8 @@ def rule_columns(
     if known_series is not None:
         rules["known_series"] = ids.isin(known_series).to_numpy()
     if model_freq is not None:
-        rules["model_frequency"] = (ids.map(freqs) == ids.map(model_freq)).to_numpy()
+        unknown = ~ids.isin(list(model_freq))  # judged by "known series" instead
+        rules["model_frequency"] = ((ids.map(freqs) == ids.map(model_freq)) | unknown).to_numpy()
     return rules
 
 
@@ -140,8 +141,9 @@ def _grid_flags(
             continue
         rows = positions[rows][has_previous]
         periods = _periods_between(frame["ds"].iloc[rows], previous.iloc[rows], step)
-        on_grid[rows] = np.isclose(periods, np.round(periods)) & (periods >= 1)
-        one_step[rows] = np.isclose(periods, 1.0)
+        backwards = periods <= 0  # a repeated or earlier ds breaks "increasing", not the grid rules
+        on_grid[rows] = backwards | np.isclose(periods, np.round(periods))
+        one_step[rows] = backwards | np.isclose(periods, 1.0)
     return on_grid, one_step
 
 

@@ -25,7 +25,9 @@ def loss_curve(result: TrainingResult) -> Figure:
         ax.plot(epochs, result.val_loss, label="validation")
     if result.best_check is not None:
         ax.axvline(epochs[result.best_check], color="grey", linestyle=":", label="best (restored)")
-    ax.set(xlabel="epoch", ylabel="loss (scaled units)", yscale="log", title="Loss")
+    ax.set(xlabel="epoch", ylabel="loss (scaled units)", title="Loss")
+    if min(result.loss + result.val_loss) > 0:  # a perfect fit (constant series) has no log scale
+        ax.set_yscale("log")
     ax.legend()
     return fig
 

@@ -37,6 +37,7 @@ def load_series(cfg: SourceConfig) -> pd.DataFrame:
         value_col=cfg.value_col,
         wide=cfg.wide,
         date_format=cfg.date_format,
+        sep=cfg.sep,
     )
 
 
@@ -80,12 +81,13 @@ def read_series(
     value_col: str = VALUE,
     wide: bool = False,
     date_format: str | None = None,
+    sep: str = ",",
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file into the long frame, mapping columns and parsing dates.
 
     `wide=True` reads one column per series (plus `time_col`); `id_col=None` means one series.
     """
-    raw = _read_table(Path(path))
+    raw = _read_table(Path(path), sep)
     if wide:
         _require_columns(raw, [time_col], path)
         # Private names: a series column may itself be called "y" or "unique_id". Wide files pad
@@ -103,14 +105,14 @@ def read_series(
     return frame.sort_values([ID, TIME], kind="stable", ignore_index=True)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, sep: str) -> pd.DataFrame:
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
         raise DataSourceError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
     if not path.is_file():
         raise DataSourceError(f"{path}: no such file")
     try:
-        return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        return pd.read_csv(path, sep=sep) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataSourceError(f"{path}: the file is empty") from None
     except Exception as exc:  # parser and Arrow errors have no common base class
@@ -120,9 +122,11 @@ def _read_table(path: Path) -> pd.DataFrame:
 def _require_columns(raw: pd.DataFrame, needed: list[str], path: str | Path) -> None:
     missing = [c for c in needed if c not in raw.columns]
     if missing:
+        hint = "map yours with source.id_col / source.time_col / source.value_col"
+        if len(raw.columns) == 1 and any(sep in str(raw.columns[0]) for sep in ";\t|"):
+            hint = "the file seems to use another delimiter: set source.sep"
         raise DataSourceError(
-            f"{path}: missing column(s) {missing}; the file has {list(raw.columns)} "
-            "(map yours with source.id_col / source.time_col / source.value_col)"
+            f"{path}: rule 'required columns': missing column(s) {missing}; the file has {list(raw.columns)} ({hint})"
         )
 
 
@@ -131,16 +135,37 @@ def _parse_time(column: pd.Series, date_format: str | None, path: str | Path) ->
         return column
     if pd.api.types.is_integer_dtype(column) and date_format is None:
         return column  # integer steps, as in the seed's series
+    text = column.astype(str) if date_format else column  # digit-only dates such as 20240105
     try:
-        text = column.astype(str) if date_format else column  # digit-only dates such as 20240105
-        parsed = pd.to_datetime(text, format=date_format, errors="coerce")
-    except (ValueError, TypeError) as exc:  # e.g. mixed time zones
-        raise DataSourceError(f"{path}: timestamps cannot be parsed: {exc}") from None
+        parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=_all_offsets(text, path))
+    except (ValueError, TypeError) as exc:
+        raise DataSourceError(f"{path}: rule 'parseable ds': timestamps cannot be parsed: {exc}") from None
     bad = parsed.isna() & column.notna()
     if bad.any():
         rows = column[bad].head(5).to_dict()
-        raise DataSourceError(f"{path}: {int(bad.sum())} timestamp(s) could not be parsed, e.g. {rows}")
+        raise DataSourceError(
+            f"{path}: rule 'parseable ds': {int(bad.sum())} timestamp(s) could not be parsed, e.g. {rows}"
+        )
     return parsed
+
+
+def _all_offsets(text: pd.Series, path: str | Path) -> bool:
+    """True when every timestamp carries a UTC offset: parse to UTC, which keeps DST changes exact.
+
+    A mix of timestamps with and without an offset has no single meaning: refuse it.
+    """
+    if not (pd.api.types.is_object_dtype(text) or pd.api.types.is_string_dtype(text)):
+        return False
+    has_offset = text.astype(str).str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+    if has_offset.all():
+        return True
+    if has_offset.any():
+        rows = text[has_offset].head(3).to_dict() | text[~has_offset].head(2).to_dict()
+        raise DataSourceError(
+            f"{path}: rule 'one time zone': {int(has_offset.sum())} timestamp(s) carry a UTC offset and "
+            f"{int((~has_offset).sum())} do not, e.g. {rows}"
+        )
+    return False
 
 
 def _parse_values(column: pd.Series, path: str | Path) -> pd.Series:
@@ -148,5 +173,5 @@ def _parse_values(column: pd.Series, path: str | Path) -> pd.Series:
     bad = values.isna() & column.notna()
     if bad.any():
         rows = column[bad].head(5).to_dict()
-        raise DataSourceError(f"{path}: {int(bad.sum())} value(s) are not numbers, e.g. {rows}")
+        raise DataSourceError(f"{path}: rule 'numeric y': {int(bad.sum())} value(s) are not numbers, e.g. {rows}")
     return values

@@ -118,11 +118,16 @@ def log_training_run(
     return LoggedRun(run.info.run_id, experiment_id, model_uri)
 
 
-def log_failed_validation(cfg: PipelineConfig, *, context: str, report_dir: Path, message: str) -> str:
-    """Record a validation failure as a FAILED run with the report attached; return its run id."""
+def log_failed_validation(
+    cfg: PipelineConfig, *, context: str, report_dir: Path, message: str, experiment_id: str | None = None
+) -> str:
+    """Record a validation failure as a FAILED run with the report attached; return its run id.
+
+    The run goes to `experiment_id` (the model's, for forecasts) or the configured experiment.
+    """
     import mlflow
 
-    experiment_id = ensure_experiment(cfg.tracking.experiment)
+    experiment_id = experiment_id or ensure_experiment(cfg.tracking.experiment)
     tags = run_tags(cfg) | {"failure": "data validation", "stage": context}
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{context}-validation-failed", tags=tags) as run:
         mlflow.log_params(cfg.flat())
@@ -130,6 +135,13 @@ def log_failed_validation(cfg: PipelineConfig, *, context: str, report_dir: Path
         mlflow.log_artifacts(str(report_dir), "validation")
         mlflow.end_run(status="FAILED")
     return str(run.info.run_id)
+
+
+def experiment_of(run_id: str) -> str:
+    """The experiment a run belongs to."""
+    import mlflow
+
+    return str(mlflow.MlflowClient().get_run(run_id).info.experiment_id)
 
 
 def model_contract(model_uri: str) -> dict[str, Any]:

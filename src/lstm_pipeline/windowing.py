@@ -106,7 +106,11 @@ def make_windows(frame: pd.DataFrame, cfg: WindowConfig) -> WindowedData:
     for uid, group in groups.items():
         for split, windows in _series_windows(uid, group, train_len[uid], cfg, scaler).items():
             parts[split].append(windows)
-    return WindowedData(**{split: _concat(w, cfg) for split, w in parts.items()}, scaler=scaler)
+    data = WindowedData(**{split: _concat(w, cfg) for split, w in parts.items()}, scaler=scaler)
+    for windows in (data.train, data.val, data.test):
+        if not (np.isfinite(windows.X).all() and np.isfinite(windows.y).all()):
+            raise DataValidationError("rule 'finite windows': a NaN or inf would reach the network (validate first)")
+    return data
 
 
 def _series_windows(

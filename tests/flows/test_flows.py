@@ -124,3 +124,61 @@ def test_short_or_broken_series_are_refused_before_training(pipeline_home, tmp_p
 def test_forecast_without_a_registered_model(pipeline_home):
     with pytest.raises(ModelLoadError, match="no model 'nobody'"):
         batch_forecast(model_name="nobody")
+
+
+def latest_artifact(key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC, limit=1
+        )
+    return str(found[0].data)
+
+
+def test_repairs_are_logged_and_the_report_rides_with_the_run(pipeline_home, tmp_path):
+    from lstm_pipeline.sources import seed_sine
+
+    messy = pd.concat([seed_sine(), seed_sine().iloc[[10, 20]]]).sample(frac=1.0, random_state=0)
+    messy.to_csv(tmp_path / "messy.csv", index=False)
+    repairs = {"validation.repair.sort": True, "validation.repair.drop_duplicates": True}
+    summary = train(overrides=tiny("repaired", **repairs), data=str(tmp_path / "messy.csv"))
+    client = mlflow.MlflowClient()
+    run = client.get_run(summary.run_id)
+    assert "drop_duplicates: 2 rows" in run.data.tags["data.repairs"]
+    assert run.data.metrics["repair_drop_duplicates_rows"] == 2
+    validation = {a.path for a in client.list_artifacts(summary.run_id, "validation")}
+    assert {"validation/gx_result.json", "validation/summary.md", "validation/data_docs"} <= validation
+    assert "Data validation (training): passed" in latest_artifact("data-validation-training")
+
+
+def test_forecast_data_is_checked_against_the_model(pipeline_home, tmp_path):
+    from lstm_pipeline.sources import seed_sine
+
+    train(overrides=tiny("gate"))
+    stranger = pd.concat([seed_sine(), seed_sine().assign(unique_id="stranger")], ignore_index=True)
+    stranger.to_csv(tmp_path / "stranger.csv", index=False)
+    with pytest.raises(DataValidationError, match=r"rule 'known series \(seen in training\)': 100 of 200 rows"):
+        batch_forecast(model_name="gate", data=str(tmp_path / "stranger.csv"))
+    assert not (pipeline_home / "outputs" / "forecasts" / "gate").exists()
+    assert "Data validation (forecast): FAILED" in latest_artifact("data-validation-forecast")
+    failed = mlflow.search_runs(
+        [mlflow.MlflowClient().get_experiment_by_name("gate").experiment_id],
+        filter_string="tags.stage = 'forecast'",
+        output_format="list",
+    )
+    assert [r.info.status for r in failed] == ["FAILED"]
+
+    skipped = batch_forecast(
+        model_name="gate", data=str(tmp_path / "stranger.csv"), overrides={"forecast.unknown_series": "skip"}
+    )
+    assert set(pd.read_parquet(skipped.path)["unique_id"]) == {"sine"}
+
+
+def test_a_constant_series_forecasts_its_constant(pipeline_home, tmp_path):
+    pd.DataFrame({"unique_id": "flat", "ds": range(100), "y": 5.0}).to_csv(tmp_path / "flat.csv", index=False)
+    train(overrides=tiny("flat"), data=str(tmp_path / "flat.csv"))
+    result = batch_forecast(model_name="flat", data=str(tmp_path / "flat.csv"), horizon=5)
+    assert pd.read_parquet(result.path)["yhat"].between(4.9, 5.1).all()

@@ -291,3 +291,38 @@ def test_read_series_wide_without_the_time_column(tmp_path):
     path = write_text(tmp_path, "wide.csv", "date,a,b\n0,1,2\n")
     with pytest.raises(DataSourceError, match=r"missing column.*'ds'"):
         read_series(path, wide=True)
+
+
+def test_read_series_ragged_csv_is_a_source_error(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text("unique_id,ds,y\na,0,1.0\na,1,2.0,extra,cells\n")
+    with pytest.raises(DataSourceError, match="cannot read as csv"):
+        read_series(path)
+
+
+def test_read_series_wrong_delimiter_gets_a_hint_and_sep_fixes_it(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text("unique_id;ds;y\na;0;1.0\na;1;2.0\n")
+    with pytest.raises(DataSourceError, match=r"another delimiter: set source\.sep"):
+        read_series(path)
+    assert list(read_series(path, sep=";")["y"]) == [1.0, 2.0]
+
+
+def test_read_series_mixed_time_zones_are_refused(tmp_path):
+    path = tmp_path / "tz.csv"
+    path.write_text("unique_id,ds,y\na,2024-01-01 00:00,1.0\na,2024-01-01 01:00+02:00,2.0\n")
+    with pytest.raises(DataSourceError, match="rule 'one time zone': 1 timestamp"):
+        read_series(path)
+
+
+def test_read_series_dst_change_with_offsets_becomes_regular_utc(tmp_path):
+    path = tmp_path / "dst.csv"
+    path.write_text(
+        "unique_id,ds,y\n"
+        "a,2024-03-31T01:00:00+01:00,1.0\n"
+        "a,2024-03-31T03:00:00+02:00,2.0\n"  # one hour later: clocks jumped forward
+        "a,2024-03-31T04:00:00+02:00,3.0\n"
+    )
+    ds = read_series(path)["ds"]
+    assert str(ds.dt.tz) == "UTC"
+    assert (ds.diff().dropna() == pd.Timedelta(hours=1)).all()
