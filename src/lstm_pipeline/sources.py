@@ -108,15 +108,15 @@ def read_series(
 def _read_table(path: Path, sep: str) -> pd.DataFrame:
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
-        raise DataSourceError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .parquet")
+        raise DataSourceError(f"{path}: rule 'readable file': unsupported type {path.suffix!r}; use .csv or .parquet")
     if not path.is_file():
-        raise DataSourceError(f"{path}: no such file")
+        raise DataSourceError(f"{path}: rule 'readable file': no such file")
     try:
         return pd.read_csv(path, sep=sep) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
-        raise DataSourceError(f"{path}: the file is empty") from None
+        raise DataSourceError(f"{path}: rule 'readable file': the file is empty") from None
     except Exception as exc:  # parser and Arrow errors have no common base class
-        raise DataSourceError(f"{path}: cannot read as {kind}: {exc}") from None
+        raise DataSourceError(f"{path}: rule 'readable file': cannot read as {kind}: {exc}") from None
 
 
 def _require_columns(raw: pd.DataFrame, needed: list[str], path: str | Path) -> None:
