@@ -108,7 +108,9 @@ def read_series(
 def _read_table(path: Path, sep: str) -> pd.DataFrame:
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
-        raise DataSourceError(f"{path}: rule 'readable file': unsupported type {path.suffix!r}; use .csv or .parquet")
+        raise DataSourceError(
+            f"{path}: rule 'readable file': unsupported file type {path.suffix!r}; use .csv or .parquet"
+        )
     if not path.is_file():
         raise DataSourceError(f"{path}: rule 'readable file': no such file")
     try:
