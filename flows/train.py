@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lstm_pipeline.evaluation import Evaluation
+    from lstm_pipeline.promotion import Decision
     from lstm_pipeline.registry import RegisteredModel
     from lstm_pipeline.repairs import Repair
     from lstm_pipeline.tracking import LoggedRun
@@ -37,6 +38,7 @@ class TrainSummary:
     experiment_id: str
     model_uri: str
     registered: RegisteredModel | None
+    decision: Decision | None
     metrics: dict[str, float]
     tracking_uri: str
 
@@ -115,17 +117,29 @@ def register_model(logged: LoggedRun, cfg: PipelineConfig, metrics: dict[str, fl
     from lstm_pipeline.registry import register
 
     tags = {"run_id": logged.run_id, "test_mase": f"{metrics['test_mase']:.6g}"}
-    return register(logged.model_uri, name=cfg.tracking.model_name, alias=cfg.tracking.alias, tags=tags)
+    return register(logged.model_uri, name=cfg.tracking.model_name, tags=tags)
+
+
+@task(name="promotion-gate", cache_policy=NO_CACHE)
+def promotion_gate(candidate: RegisteredModel, frame: pd.DataFrame, cfg: PipelineConfig, run_id: str) -> Decision:
+    from lstm_pipeline.promotion import promote
+    from lstm_pipeline.tracking import log_decision
+
+    decision = promote(candidate, frame, cfg)
+    log_decision(run_id, decision, version=candidate.version)
+    get_run_logger().info("version %s: %s", candidate.version, decision.reason)
+    return decision
 
 
 @flow(name="train", log_prints=True)
 def train(
     config_path: str | None = None, overrides: dict[str, Any] | None = None, data: str | None = None
 ) -> TrainSummary:
-    """Train the LSTM on a config (YAML path + `section.key` overrides) and register it.
+    """Train the LSTM on a config (YAML path + `section.key` overrides), register it, run the gate.
 
-    `data` is a CSV or Parquet file to train on instead of the configured source.
-    Until the promotion gate exists, the newest model takes the configured alias.
+    `data` is a CSV or Parquet file to train on instead of the configured source. The new version
+    becomes `champion` only if it beats seasonal naive and the champion on the newest data;
+    otherwise it becomes `challenger`.
     """
     from lstm_pipeline.tracking import use_tracking_store
     from lstm_pipeline.windowing import min_history
@@ -142,5 +156,10 @@ def train(
         logged = log_run(cfg, frame, training, evaluation, windows, keras_path, repairs, report)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    registered = register_model(logged, cfg, evaluation.metrics) if cfg.tracking.register_model else None
-    return TrainSummary(logged.run_id, logged.experiment_id, logged.model_uri, registered, evaluation.metrics, uri)
+    if not cfg.tracking.register_model:
+        return TrainSummary(logged.run_id, logged.experiment_id, logged.model_uri, None, None, evaluation.metrics, uri)
+    registered = register_model(logged, cfg, evaluation.metrics)
+    decision = promotion_gate(registered, frame, cfg, logged.run_id)
+    return TrainSummary(
+        logged.run_id, logged.experiment_id, logged.model_uri, registered, decision, evaluation.metrics, uri
+    )

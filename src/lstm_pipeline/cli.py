@@ -150,9 +150,10 @@ def _print_train(summary: TrainSummary) -> None:
         f"test MASE      {m['test_mase']:.3f}  (naive {m['test_naive_mase']:.3f}, "
         f"seasonal naive {m['test_seasonal_naive_mase']:.3f}; lower is better)"
     )
-    if summary.registered:
-        reg = summary.registered
-        typer.echo(f"registered     {reg.name} version {reg.version} -> models:/{reg.name}@{reg.alias}")
+    if summary.registered and summary.decision:
+        reg, decision = summary.registered, summary.decision
+        alias = "champion" if decision.promote else "challenger"
+        typer.echo(f"registered     {reg.name} version {reg.version} -> @{alias}: {decision.reason}")
 
 
 def _print_forecast(summary: ForecastSummary) -> None:

@@ -109,6 +109,14 @@ class TrackingConfig(_Section):
     register_model: bool = True
 
 
+class PromotionConfig(_Section):
+    """The gate a new model passes to become the champion (else it is the challenger)."""
+
+    max_mase: float = Field(1.0, gt=0, description="candidate MASE must be below this; 1 = seasonal naive's error")
+    margin: float = Field(0.0, ge=0, lt=1, description="relative MASE improvement over the champion required")
+    challenger_alias: str = "challenger"
+
+
 class ForecastConfig(_Section):
     """Batch forecasts: how far ahead and where the Parquet files go."""
 
@@ -129,6 +137,7 @@ class PipelineConfig(_Section):
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     tracking: TrackingConfig = TrackingConfig()
+    promotion: PromotionConfig = PromotionConfig()
     forecast: ForecastConfig = ForecastConfig()
 
     @model_validator(mode="after")

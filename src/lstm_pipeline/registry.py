@@ -22,13 +22,84 @@ class RegisteredModel:
     alias: str | None = None
 
 
-def register(model_uri: str, *, name: str, alias: str, tags: dict[str, str]) -> RegisteredModel:
-    """Register `model_uri` as a new version of `name` and move `alias` to it."""
+def register(model_uri: str, *, name: str, tags: dict[str, str]) -> RegisteredModel:
+    """Register `model_uri` as a new version of `name` (no alias yet: the gate decides)."""
     import mlflow
 
     version = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60)
-    mlflow.MlflowClient().set_registered_model_alias(name, alias, version.version)
-    return RegisteredModel(name, str(version.version), str(version.run_id), f"models:/{name}/{version.version}", alias)
+    return RegisteredModel(name, str(version.version), str(version.run_id), f"models:/{name}/{version.version}")
+
+
+def holder(name: str, alias: str) -> RegisteredModel | None:
+    """The version an alias points at, or None."""
+    try:
+        return resolve(name, alias)
+    except ModelLoadError:
+        return None
+
+
+def tag_version(model: RegisteredModel, tags: dict[str, str]) -> None:
+    """Write tags on a model version (the gate's evidence)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(model.name, model.version, key, value)
+
+
+def set_alias(model: RegisteredModel, alias: str) -> None:
+    """Point `alias` at this version."""
+    import mlflow
+
+    mlflow.MlflowClient().set_registered_model_alias(model.name, alias, model.version)
+
+
+def claim_alias(model: RegisteredModel, alias: str, *, score: float, data_key: str, rounds: int = 6) -> bool:
+    """Compare-and-set `alias` to `model` unless a better contender on the same data holds or claims it.
+
+    There is no lock in the registry, so: every contender tags its version with its score
+    (`gate.mase`, `gate.data`) before writing the alias, then writes, re-reads and repairs. Nobody
+    ever overwrites a better contender it can see, and a holder that finds a better rival hands the
+    alias over, so concurrent promotions settle on the best one. True if `model` holds the alias.
+    """
+    tag_version(model, {"gate.mase": repr(score), "gate.data": data_key, "gate.contender": alias})
+    for _ in range(rounds):
+        current = holder(model.name, alias)
+        rivals = _better_rivals(model, alias, score, data_key)
+        if rivals:
+            if current is None or current.version not in {r.version for r in rivals}:
+                set_alias(rivals[0], alias)
+            return False
+        if current is not None and current.version == model.version:
+            return True
+        set_alias(model, alias)
+    final = holder(model.name, alias)
+    return final is not None and final.version == model.version
+
+
+def _better_rivals(model: RegisteredModel, alias: str, score: float, data_key: str) -> list[RegisteredModel]:
+    """Contenders for `alias` on the same data that rank above `model`, best first.
+
+    Rank is (score, version number): ties go to the older version, so two equal models never
+    take the alias from each other in turn.
+    """
+    import mlflow
+
+    mine = (score, int(model.version))
+    ranked = []
+    for v in mlflow.MlflowClient().search_model_versions(f"name = '{model.name}'"):
+        if v.tags.get("gate.contender") != alias or v.tags.get("gate.data") != data_key:
+            continue
+        rank = (float(v.tags["gate.mase"]), int(v.version))
+        if rank < mine:
+            ranked.append(
+                (rank, RegisteredModel(model.name, str(v.version), str(v.run_id), _uri(model.name, v.version)))
+            )
+    return [rival for _, rival in sorted(ranked, key=lambda pair: pair[0])]
+
+
+def _uri(name: str, version: object) -> str:
+    return f"models:/{name}/{version}"
 
 
 def resolve(name: str, ref: str) -> RegisteredModel:

@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from lstm_pipeline.config import PipelineConfig, project_root
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from lstm_pipeline.evaluation import Evaluation
+    from lstm_pipeline.promotion import Decision
     from lstm_pipeline.repairs import Repair
     from lstm_pipeline.training import TrainingResult
     from lstm_pipeline.windowing import Scaler
@@ -135,6 +137,19 @@ def log_failed_validation(
         mlflow.log_artifacts(str(report_dir), "validation")
         mlflow.end_run(status="FAILED")
     return str(run.info.run_id)
+
+
+def log_decision(run_id: str, decision: Decision, *, version: str) -> None:
+    """Record the promotion gate's verdict on the training run (tags and metrics)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    client.set_tag(run_id, "gate.decision", "champion" if decision.promote else "challenger")
+    client.set_tag(run_id, "gate.reason", decision.reason)
+    client.set_tag(run_id, "gate.version", version)
+    client.log_metric(run_id, "gate_candidate_mase", decision.candidate_mase)
+    if decision.champion_mase is not None and np.isfinite(decision.champion_mase):
+        client.log_metric(run_id, "gate_champion_mase", decision.champion_mase)
 
 
 def experiment_of(run_id: str) -> str:

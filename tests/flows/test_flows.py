@@ -17,6 +17,7 @@ TINY = {
     "train.epochs": 20,
     "train.epochs_per_check": 5,
     "train.learning_rate": 0.01,
+    "promotion.max_mase": 1000,  # tiny models may not beat seasonal naive; the gate has its own tests
 }
 
 
@@ -59,14 +60,6 @@ def test_train_then_forecast_from_the_champion(pipeline_home):
     assert written["yhat"].between(-2, 2).all()
     assert set(written["model_version"]) == {str(champion.version)}
     assert set(written["run_id"]) == {summary.run_id}
-
-
-def test_newest_model_takes_the_alias(pipeline_home):
-    first = train(overrides=tiny("newest"))
-    second = train(overrides=tiny("newest", **{"train.seed": 3}))
-    champion = mlflow.MlflowClient().get_model_version_by_alias("newest", "champion")
-    assert (first.registered.version, second.registered.version) == ("1", "2")
-    assert str(champion.version) == "2"
 
 
 def test_multi_series_hourly_data_from_a_csv(pipeline_home, tmp_path):
