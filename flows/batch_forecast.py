@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.data_gate import data_gate
@@ -62,12 +64,33 @@ def predict(model: RegisteredModel, history: pd.DataFrame, horizon: int | None) 
 
 
 @task(name="write-forecasts", cache_policy=NO_CACHE)
-def write(forecasts: pd.DataFrame, path: str) -> str:
-    from lstm_pipeline.forecasting import write_forecasts
+def write(forecasts: pd.DataFrame, history: pd.DataFrame, path: str) -> str:
+    from lstm_pipeline.forecasting import write_figure, write_forecasts
+    from lstm_pipeline.plots import forecast_plot
 
     written = write_forecasts(forecasts, path)
+    write_figure(forecast_plot(history, forecasts), written.with_name("forecasts.png"))
     get_run_logger().info("wrote %d forecast rows to %s", len(forecasts), written)
     return str(written)
+
+
+@task(name="publish-summary", cache_policy=NO_CACHE)
+def publish(model: RegisteredModel, experiment_id: str, path: str, rows: int, series: int, as_of: str) -> None:
+    from lstm_pipeline.tracking import run_link
+
+    create_markdown_artifact(
+        key="batch-forecast",
+        description=f"Forecasts of {model.name} v{model.version} as of {as_of}",
+        markdown="\n".join(
+            [
+                f"## Forecasts as of {as_of}",
+                f"- model: `{model.name}` version {model.version} ({model.alias or 'by version'})",
+                f"- training run: {run_link(model.run_id, experiment_id)}",
+                f"- {rows} rows for {series} series: `{path}`",
+                f"- plot: `{Path(path).with_name('forecasts.png')}`",
+            ]
+        ),
+    )
 
 
 @flow(name="batch-forecast", log_prints=True)
@@ -76,18 +99,25 @@ def batch_forecast(
     alias: str | None = None,
     data: str | None = None,
     horizon: int | None = None,
+    output_dir: str | None = None,
+    as_of: str | None = None,
     config_path: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> ForecastSummary:
     """Forecast every series of the history with a registered model and write Parquet.
 
     `alias` is an alias (`champion`) or a version number; `data` a CSV/Parquet history file
-    (default: the configured source); `horizon` the steps ahead (default: the model's horizon).
+    (default: the configured source); `horizon` the steps ahead (default: the model's horizon);
+    `output_dir` the root of the partitions (default: outputs/forecasts); `as_of` the date of the
+    slot (default: today, UTC). The same slot run twice gives one, identical output.
     The history must pass the data contract and match what the model was trained on.
     """
+    from lstm_pipeline.forecasting import slot_path
     from lstm_pipeline.tracking import use_tracking_store
 
-    cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
+    overrides = {**(overrides or {}), **({"forecast.output_dir": output_dir} if output_dir else {})}
+    cfg = load_config(config_path, {**overrides, **file_source(data)})
+    slot = slot_date(as_of)
     use_tracking_store()
     model, contract, experiment_id = resolve_model(model_name or cfg.tracking.model_name, alias or cfg.tracking.alias)
     trained_freq: dict[str, str] = contract.get("frequencies", {})
@@ -101,6 +131,22 @@ def batch_forecast(
         experiment_id=experiment_id,
     )
     forecasts = predict(model, history, horizon or cfg.forecast.horizon)
-    target = project_root() / cfg.forecast.output_dir / model.name / f"version={model.version}" / "forecasts.parquet"
-    path = write(forecasts, str(target))
-    return ForecastSummary(path, model, len(forecasts), int(forecasts["unique_id"].nunique()))
+    target = slot_path(project_root() / cfg.forecast.output_dir, model.name, model.version, slot)
+    path = write(forecasts, history, str(target))
+    series = int(forecasts["unique_id"].nunique())
+    publish(model, experiment_id, path, len(forecasts), series, slot)
+    return ForecastSummary(path, model, len(forecasts), series)
+
+
+def slot_date(as_of: str | None) -> str:
+    """The slot's date as YYYY-MM-DD: `as_of` checked, or today in UTC."""
+    from datetime import UTC, datetime
+
+    from lstm_pipeline.errors import ConfigError
+
+    if as_of is None:
+        return datetime.now(UTC).date().isoformat()
+    try:
+        return datetime.fromisoformat(as_of).date().isoformat()
+    except ValueError:
+        raise ConfigError(f"as_of {as_of!r} is not a date (YYYY-MM-DD)") from None

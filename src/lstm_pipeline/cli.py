@@ -57,12 +57,16 @@ def forecast(
     model: Annotated[str | None, typer.Option(help="Registered model name (default from config).")] = None,
     alias: Annotated[str | None, typer.Option(help="Alias or version number (default: champion).")] = None,
     horizon: Annotated[int | None, typer.Option(min=1, help="Steps ahead (default: the model's horizon).")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Date of the forecast slot, YYYY-MM-DD (default: today).")] = None,
     config: ConfigOption = None,
     set_: SetOption = None,
     data: DataOption = None,
 ) -> None:
-    """Forecast every series with a registered model and write Parquet under outputs/."""
-    _print_forecast(_run_forecast(model, alias, horizon, config, set_, data))
+    """Forecast every series with a registered model into outputs/forecasts/<model>/version=N/as_of=DATE/.
+
+    Running the same slot again replaces it atomically: one output per slot.
+    """
+    _print_forecast(_run_forecast(model, alias, horizon, config, set_, data, as_of))
 
 
 @app.command()
@@ -71,7 +75,7 @@ def demo(
     set_: SetOption = None,
     horizon: Annotated[int, typer.Option(min=1, help="Steps to forecast after training.")] = 10,
 ) -> None:
-    """The whole loop on the noisy sine: train, register as champion, forecast from the registry."""
+    """The whole loop on the noisy sine: train, gate, register, forecast from the champion."""
     summary = _run_train(config, set_, None)
     _print_train(summary)
     _print_forecast(_run_forecast(None, None, horizon, config, set_, None))
@@ -96,6 +100,7 @@ def _run_forecast(
     config: Path | None,
     overrides: list[str] | None,
     data: Path | None,
+    as_of: str | None = None,
 ) -> ForecastSummary:
     with _user_errors():
         parsed = _validated_overrides(config, overrides, data)
@@ -107,6 +112,7 @@ def _run_forecast(
             alias=alias,
             data=str(data) if data else None,
             horizon=horizon,
+            as_of=as_of,
             config_path=str(config) if config else None,
             overrides=parsed,
         )

@@ -89,14 +89,28 @@ def _future(last: object, step: object, horizon: int) -> np.ndarray:
     return np.asarray(dates[1:])
 
 
+def slot_path(root: Path, model_name: str, version: str, as_of: str) -> Path:
+    """Where one forecast slot lives: partitioned by model, version and as-of date."""
+    return root / model_name / f"version={version}" / f"as_of={as_of}" / "forecasts.parquet"
+
+
+def write_figure(figure: object, path: Path) -> Path:
+    """Save a matplotlib figure as PNG atomically, like the forecasts beside it."""
+    return _atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=100))  # type: ignore[attr-defined]
+
+
 def write_forecasts(forecasts: pd.DataFrame, path: str | Path) -> Path:
     """Write Parquet atomically (a temporary file beside it, then a rename): never a partial file."""
-    target = Path(path)
+    return _atomic(Path(path), lambda tmp: forecasts.to_parquet(tmp, index=False))
+
+
+def _atomic(target: Path, write: Callable[[str], object]) -> Path:
+    """Run `write` on a temporary file in the target's folder, then rename it over the target."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        forecasts.to_parquet(tmp, index=False)
+        write(tmp)
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes it owner-only; readers need it
         os.replace(tmp, target)
     except BaseException:

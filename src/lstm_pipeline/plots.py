@@ -52,3 +52,20 @@ def forecast_vs_actual(frame: pd.DataFrame, forecasts: pd.DataFrame, *, max_seri
         ax.set(title=str(uid), xlabel="ds", ylabel="y")
         ax.legend(loc="upper left")
     return fig
+
+
+def forecast_plot(history: pd.DataFrame, forecasts: pd.DataFrame, *, max_series: int = 4, tail: int = 100) -> Figure:
+    """The end of each series' history followed by its batch forecast."""
+    from matplotlib.figure import Figure
+
+    uids = sorted(forecasts["unique_id"].unique())[:max_series]
+    fig = Figure(figsize=(8, 2.6 * len(uids)), layout="constrained")
+    axes = fig.subplots(len(uids), 1, squeeze=False)[:, 0]
+    for ax, uid in zip(axes, uids, strict=True):
+        past = history[history["unique_id"] == uid].tail(tail)
+        ahead = forecasts[forecasts["unique_id"] == uid]
+        ax.plot(past["ds"], past["y"], color="black", linewidth=1, label="history")
+        ax.plot(ahead["ds"], ahead["yhat"], marker=".", label="forecast")
+        ax.set(title=str(uid), xlabel="ds", ylabel="y")
+        ax.legend(loc="upper left")
+    return fig

@@ -152,6 +152,14 @@ def log_decision(run_id: str, decision: Decision, *, version: str) -> None:
         client.log_metric(run_id, "gate_champion_mase", decision.champion_mase)
 
 
+def run_link(run_id: str, experiment_id: str) -> str:
+    """Where a person opens a run: the server's page, or the `mlflow ui` command for a local store."""
+    uri = tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"run `{run_id}` (browse with `mlflow ui --backend-store-uri {uri}`)"
+
+
 def experiment_of(run_id: str) -> str:
     """The experiment a run belongs to."""
     import mlflow

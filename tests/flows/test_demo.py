@@ -38,8 +38,11 @@ def test_demo_trains_registers_and_forecasts(tmp_path):
     assert "registered     lstm-forecaster version 1 -> @champion: MASE" in out
     db = tmp_path / "mlruns" / "mlflow.db"
     assert f"mlflow ui --backend-store-uri sqlite:///{db}" in out
-    forecasts = tmp_path / "outputs" / "forecasts" / "lstm-forecaster" / "version=1" / "forecasts.parquet"
+    slots = list((tmp_path / "outputs" / "forecasts" / "lstm-forecaster" / "version=1").glob("as_of=*"))
+    assert len(slots) == 1
+    forecasts = slots[0] / "forecasts.parquet"
     assert str(forecasts) in out
+    assert (slots[0] / "forecasts.png").is_file()
     assert list(pd.read_parquet(forecasts)["ds"]) == [100, 101, 102, 103]
     assert any((tmp_path / "mlruns" / "artifacts").rglob("model.keras"))
 

@@ -175,3 +175,25 @@ def test_a_constant_series_forecasts_its_constant(pipeline_home, tmp_path):
     train(overrides=tiny("flat"), data=str(tmp_path / "flat.csv"))
     result = batch_forecast(model_name="flat", data=str(tmp_path / "flat.csv"), horizon=5)
     assert pd.read_parquet(result.path)["yhat"].between(4.9, 5.1).all()
+
+
+def test_the_same_forecast_slot_twice_gives_one_identical_output(pipeline_home, tmp_path):
+    train(overrides=tiny("slots"))
+    first = batch_forecast(model_name="slots", horizon=3, as_of="2026-01-05", output_dir=str(tmp_path / "out"))
+    slot = tmp_path / "out" / "slots" / "version=1" / "as_of=2026-01-05" / "forecasts.parquet"
+    content = slot.read_bytes()
+    again = batch_forecast(model_name="slots", horizon=3, as_of="2026-01-05", output_dir=str(tmp_path / "out"))
+    assert again.path == first.path == str(slot)
+    written = sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written == ["forecasts.parquet", "forecasts.png"]
+    assert slot.read_bytes() == content
+    summary = latest_artifact("batch-forecast")
+    assert "slots` version 1" in summary and "as of 2026-01-05" in summary
+    assert first.model.run_id in summary
+
+
+def test_a_bad_as_of_date_is_refused(pipeline_home):
+    from lstm_pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a date"):
+        batch_forecast(model_name="slots", as_of="yesterday")
