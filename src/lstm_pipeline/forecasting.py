@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lstm_pipeline.contract import series_frequency
 from lstm_pipeline.errors import DataValidationError
 from lstm_pipeline.windowing import Scaler, Windows
 
@@ -58,7 +59,7 @@ def forecast(
 
 def _latest_windows(
     history: pd.DataFrame, lookback: int, scaler: Scaler
-) -> tuple[np.ndarray, np.ndarray, list[object], list[object]]:
+) -> tuple[np.ndarray, np.ndarray, list[object], list[str]]:
     uids, windows, last_ds, steps = [], [], [], []
     for uid, group in history.groupby("unique_id", sort=True):
         if len(group) < max(lookback, 2):
@@ -69,22 +70,14 @@ def _latest_windows(
         uids.append(str(uid))
         windows.append(scaler.transform(str(uid), values))
         last_ds.append(group["ds"].iloc[-1])
-        steps.append(_step(group["ds"]))
+        steps.append(series_frequency(group["ds"].iloc[-200:]) or "1")
     return np.array(uids, dtype=object), np.stack(windows)[:, :, np.newaxis], last_ds, steps
 
 
-def _step(ds: pd.Series) -> object:
-    """The series' frequency: an integer step, a pandas offset alias, or the last time delta."""
-    if pd.api.types.is_integer_dtype(ds):
-        return int(ds.iloc[-1] - ds.iloc[-2]) if len(ds) > 1 else 1
-    if len(ds) >= 3 and (freq := pd.infer_freq(pd.DatetimeIndex(ds.iloc[-50:]))):
-        return freq
-    return ds.iloc[-1] - ds.iloc[-2]
-
-
-def _future(last: object, step: object, horizon: int) -> np.ndarray:
-    if isinstance(step, int):
-        return np.asarray(last) + step * np.arange(1, horizon + 1)
+def _future(last: object, step: str, horizon: int) -> np.ndarray:
+    """The `horizon` timestamps after `last`, `step` apart (an integer step or an offset alias)."""
+    if step.lstrip("-").isdigit():
+        return np.asarray(last) + int(step) * np.arange(1, horizon + 1)
     dates = pd.date_range(start=pd.Timestamp(last), periods=horizon + 1, freq=step)  # type: ignore[arg-type, call-overload]
     return np.asarray(dates[1:])
 

@@ -85,11 +85,12 @@ def test_two_point_datetime_history_uses_the_last_gap():
     assert list(result["ds"]) == [pd.Timestamp("2024-01-01 00:30"), pd.Timestamp("2024-01-01 00:45")]
 
 
-def test_irregular_datetime_history_uses_the_last_gap():
-    # Gaps of 10 then 15 minutes: no frequency can be inferred, so the last gap is repeated.
-    frame = history("a", [1, 2, 3], ds=pd.to_datetime(["2024-01-01 00:00", "2024-01-01 00:10", "2024-01-01 00:25"]))
+def test_irregular_datetime_history_uses_the_commonest_step():
+    # Steps of 10, 15 and 10 minutes: pandas infers no frequency, so the commonest step continues.
+    ds = pd.to_datetime(["2024-01-01 00:00", "2024-01-01 00:10", "2024-01-01 00:25", "2024-01-01 00:35"])
+    frame = history("a", [1, 2, 3, 4], ds=ds)
     result = forecast(repeat_last(2), frame, lookback=2, model_horizon=2, horizon=2, scaler=no_scaling("a"))
-    assert list(result["ds"]) == [pd.Timestamp("2024-01-01 00:40"), pd.Timestamp("2024-01-01 00:55")]
+    assert list(result["ds"]) == [pd.Timestamp("2024-01-01 00:45"), pd.Timestamp("2024-01-01 00:55")]
 
 
 def test_values_are_inverse_scaled_per_series():
