@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced-$(UV_VERSION)
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test test-fast lint clean help
+.PHONY: demo test test-fast test-e2e team-up team-down lint clean help
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -18,8 +18,17 @@ help:  ## list the commands
 demo: $(STAMP)  ## train on the noisy sine, register the champion, write a batch forecast
 	$(VENV)/bin/lstm-pipeline demo
 
-test: $(STAMP)  ## run the whole test suite (unit, integration, flows)
+test: $(STAMP)  ## run the whole test suite (unit, integration, flows, e2e on real servers)
 	$(VENV)/bin/pytest
+
+test-e2e: $(STAMP)  ## only team mode end to end on real MLflow and Prefect servers (about 2 minutes)
+	$(VENV)/bin/pytest -m e2e tests/e2e
+
+team-up: $(STAMP)  ## start team mode: MLflow + Prefect servers, work pool, deployments, worker
+	scripts/team.sh up
+
+team-down:  ## stop team mode (worker, then both servers)
+	scripts/team.sh down
 
 test-fast: $(STAMP)  ## unit tests only (seconds)
 	$(VENV)/bin/pytest tests/unit

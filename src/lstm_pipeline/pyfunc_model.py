@@ -20,6 +20,8 @@ class LstmForecaster(PythonModel):
 
     def load_context(self, context: PythonModelContext) -> None:
         """Load the network and the preprocessing state once per process."""
+        # Import everything predict needs now: the model's files may be gone once it is loaded.
+        from lstm_pipeline import contract, forecasting  # noqa: F401
         from lstm_pipeline.model import load_network
         from lstm_pipeline.windowing import Scaler
 

@@ -120,7 +120,14 @@ def resolve(name: str, ref: str) -> RegisteredModel:
 
 
 def load(model: RegisteredModel) -> PyFuncModel:
-    """Load a registered version as a pyfunc forecaster."""
+    """Load a registered version as a pyfunc forecaster.
+
+    The download goes to a folder removed right after loading (the pyfunc holds the network and
+    its state in memory): a long-running worker must not fill the temporary folder.
+    """
+    import tempfile
+
     import mlflow
 
-    return mlflow.pyfunc.load_model(model.uri)
+    with tempfile.TemporaryDirectory(prefix="lstm-pipeline-model-") as folder:
+        return mlflow.pyfunc.load_model(model.uri, dst_path=folder)

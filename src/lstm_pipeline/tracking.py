@@ -238,8 +238,15 @@ def _log_model(cfg: PipelineConfig, frame: pd.DataFrame, keras_path: str, scaler
             signature=infer_signature(history, sample_out, params={"horizon": cfg.window.horizon}),
             pip_requirements=pip_requirements(),
             metadata=contract,
+            uv_project_path=_checkout_lock(),  # not whatever uv project the working directory is in
         )
     return str(info.model_uri)
+
+
+def _checkout_lock() -> Path | None:
+    """The checkout holding this package's uv.lock, which MLflow copies into the model; else None."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "uv.lock").is_file() else None
 
 
 @contextmanager
@@ -272,7 +279,12 @@ def _version(name: str) -> str:
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=project_root(), capture_output=True, text=True, timeout=5, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None

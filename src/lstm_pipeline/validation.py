@@ -184,7 +184,7 @@ def _run_suite(frame: pd.DataFrame, expectations: list[Any], docs_dir: Path | No
             name="series",
             validation_definitions=[validation],
             result_format=result_format,
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["local"])],
         )
     )
     return next(iter(checkpoint.run(batch_parameters={"dataframe": frame}).run_results.values()))
