@@ -47,11 +47,25 @@ def tag_version(model: RegisteredModel, tags: dict[str, str]) -> None:
         client.set_model_version_tag(model.name, model.version, key, value)
 
 
-def set_alias(model: RegisteredModel, alias: str) -> None:
-    """Point `alias` at this version."""
-    import mlflow
+def set_alias(model: RegisteredModel, alias: str, *, attempts: int = 5) -> None:
+    """Point `alias` at this version.
 
-    mlflow.MlflowClient().set_registered_model_alias(model.name, alias, model.version)
+    On SQLite, two writers setting one alias at once can collide on its unique key inside MLflow;
+    the loser retries (the alias then exists, and the write becomes an update).
+    """
+    import time
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(1, attempts + 1):
+        try:
+            mlflow.MlflowClient().set_registered_model_alias(model.name, alias, model.version)
+            return
+        except MlflowException as exc:
+            if attempt == attempts or "UNIQUE constraint failed" not in str(exc):
+                raise
+            time.sleep(0.05 * attempt)
 
 
 def claim_alias(model: RegisteredModel, alias: str, *, score: float, data_key: str, rounds: int = 6) -> bool:
@@ -60,7 +74,8 @@ def claim_alias(model: RegisteredModel, alias: str, *, score: float, data_key: s
     There is no lock in the registry, so: every contender tags its version with its score
     (`gate.mase`, `gate.data`) before writing the alias, then writes, re-reads and repairs. Nobody
     ever overwrites a better contender it can see, and a holder that finds a better rival hands the
-    alias over, so concurrent promotions settle on the best one. True if `model` holds the alias.
+    alias over, so concurrent promotions settle on the best one. True if `model` held the alias
+    when it last looked; the best contender always ends up holding it.
     """
     tag_version(model, {"gate.mase": repr(score), "gate.data": data_key, "gate.contender": alias})
     for _ in range(rounds):

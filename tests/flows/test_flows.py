@@ -172,8 +172,9 @@ def test_forecast_data_is_checked_against_the_model(pipeline_home, tmp_path):
 
 def test_a_constant_series_forecasts_its_constant(pipeline_home, tmp_path):
     pd.DataFrame({"unique_id": "flat", "ds": range(100), "y": 5.0}).to_csv(tmp_path / "flat.csv", index=False)
-    train(overrides=tiny("flat"), data=str(tmp_path / "flat.csv"))
-    result = batch_forecast(model_name="flat", data=str(tmp_path / "flat.csv"), horizon=5)
+    summary = train(overrides=tiny("flat"), data=str(tmp_path / "flat.csv"))
+    assert not summary.decision.promote  # MASE is undefined on a flat series: the gate cannot promote
+    result = batch_forecast(model_name="flat", alias="1", data=str(tmp_path / "flat.csv"), horizon=5)
     assert pd.read_parquet(result.path)["yhat"].between(4.9, 5.1).all()
 
 

@@ -16,7 +16,7 @@ from lstm_pipeline.sources import seed_sine
 pytestmark = pytest.mark.flows
 
 BAD = {"model.units": [4], "train.epochs": 2, "train.learning_rate": 0.001, "train.early_stopping_patience": None}
-GOOD = {"model.units": [16], "train.epochs": 60, "train.learning_rate": 0.01, "train.epochs_per_check": 5}
+GOOD: dict[str, object] = {}  # the default config: test MASE 0.68 on the demo sine, trains in seconds
 
 
 def run(name: str, settings: dict[str, object], **more: object):
@@ -40,7 +40,7 @@ def test_worse_never_takes_champion_better_does(pipeline_home):
     assert "beats the champion" in tags["gate.reason"]
     assert tags["gate.window"].startswith("last 10 points of 1 series")
 
-    worse = run("gate", {**GOOD, "train.seed": 5, "train.epochs": 5})
+    worse = run("gate", {**BAD, "train.seed": 5})
     assert not worse.decision.promote
     assert holder("gate", "champion").version == "2"
     assert holder("gate", "challenger").version == "3"
