@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced-$(UV_VERSION)
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test test-fast test-e2e team-up team-down lint clean help
+.PHONY: demo test test-fast test-e2e team-up team-down bench lint clean help
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,6 +32,9 @@ team-down:  ## stop team mode (worker, then both servers)
 
 test-fast: $(STAMP)  ## unit tests only (seconds)
 	$(VENV)/bin/pytest tests/unit
+
+bench: $(STAMP)  ## every benchmark, each with its ratio to a reference run beside it (see BENCHMARKS.md)
+	$(VENV)/bin/python bench/run_all.py --all
 
 lint: $(STAMP)  ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -28,23 +28,23 @@ def version_tags(name: str, version: str) -> dict[str, str]:
 
 
 def test_worse_never_takes_champion_better_does(pipeline_home):
-    weak = run("gate", BAD, **{"promotion.max_mase": 1000})  # a poor first champion
-    assert weak.decision.promote and holder("gate", "champion").version == "1"
+    weak = run("promo", BAD, **{"promotion.max_mase": 1000})  # a poor first champion
+    assert weak.decision.promote and holder("promo", "champion").version == "1"
 
-    strong = run("gate", GOOD)
+    strong = run("promo", GOOD)
     assert strong.decision.promote, strong.decision.reason
     assert strong.decision.candidate_mase < 1 < strong.decision.champion_mase
-    assert holder("gate", "champion").version == "2"
-    tags = version_tags("gate", "2")
+    assert holder("promo", "champion").version == "2"
+    tags = version_tags("promo", "2")
     assert tags["gate.decision"] == "champion" and tags["gate.champion_version"] == "1"
     assert "beats the champion" in tags["gate.reason"]
     assert tags["gate.window"].startswith("last 10 points of 1 series")
 
-    worse = run("gate", {**BAD, "train.seed": 5})
+    worse = run("promo", {**BAD, "train.seed": 5})
     assert not worse.decision.promote
-    assert holder("gate", "champion").version == "2"
-    assert holder("gate", "challenger").version == "3"
-    assert version_tags("gate", "3")["gate.decision"] == "challenger"
+    assert holder("promo", "champion").version == "2"
+    assert holder("promo", "challenger").version == "3"
+    assert version_tags("promo", "3")["gate.decision"] == "challenger"
     run_tags = mlflow.MlflowClient().get_run(worse.run_id).data.tags
     assert run_tags["gate.decision"] == "challenger" and run_tags["gate.version"] == "3"
 
