@@ -7,8 +7,6 @@ import pandas as pd
 
 from lstm_pipeline.errors import ConfigError
 
-MODELS = ("model", "naive", "seasonal_naive")
-
 
 def mae(y: np.ndarray, yhat: np.ndarray) -> float:
     """Mean absolute error."""

@@ -4,7 +4,7 @@ import pytest
 
 from lstm_pipeline.config import PipelineConfig, load_config
 from lstm_pipeline.sources import load_series
-from lstm_pipeline.windowing import WindowedData, make_windows
+from lstm_pipeline.windowing import make_windows
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,3 @@ def tiny_cfg() -> PipelineConfig:
 def sine_data(tiny_cfg: PipelineConfig):
     frame = load_series(tiny_cfg.source)
     return frame, make_windows(frame, tiny_cfg.window)
-
-
-def windows_of(data: WindowedData) -> tuple[int, int, int]:
-    return len(data.train), len(data.val), len(data.test)
