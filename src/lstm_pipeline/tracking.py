@@ -170,11 +170,14 @@ def experiment_of(run_id: str) -> str:
 def model_contract(model_uri: str) -> dict[str, Any]:
     """What the model was trained on (lookback, horizon, series, frequencies), read from its MLmodel.
 
-    Reads one small file: the network is not loaded.
+    Reads one small file (the network is not loaded) into a folder removed right after.
     """
-    from mlflow.models import get_model_info
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model
 
-    return dict(get_model_info(model_uri).metadata or {})
+    with tempfile.TemporaryDirectory(prefix="lstm-pipeline-mlmodel-") as folder:
+        local = download_artifacts(artifact_uri=f"{model_uri}/MLmodel", dst_path=folder)
+        return dict(Model.load(local).metadata or {})
 
 
 def run_tags(cfg: PipelineConfig) -> dict[str, str]:
