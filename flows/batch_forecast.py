@@ -126,8 +126,7 @@ def batch_forecast(
         cfg,
         context="forecast",
         min_length=int(contract.get("lookback", 1)),
-        model_freq=trained_freq,
-        known_series=set(trained_freq),
+        trained_freq=trained_freq,
         experiment_id=experiment_id,
     )
     forecasts = predict(model, history, horizon or cfg.forecast.horizon)

@@ -39,8 +39,7 @@ def validate_series(
     cfg: PipelineConfig,
     context: str,
     min_length: int,
-    model_freq: dict[str, str] | None = None,
-    known_series: set[str] | None = None,
+    trained_freq: dict[str, str] | None = None,
 ) -> tuple[ValidationReport, Path]:
     from lstm_pipeline.validation import report_folder, validate, write_report
 
@@ -50,8 +49,8 @@ def validate_series(
         context=context,
         min_length=min_length,
         cfg=cfg.validation,
-        model_freq=model_freq,
-        known_series=known_series,
+        model_freq=trained_freq,
+        known_series=None if trained_freq is None else set(trained_freq),
         docs_dir=folder / "data_docs",
     )
     write_report(report, folder)
@@ -82,16 +81,17 @@ def data_gate(
     *,
     context: str,
     min_length: int,
-    model_freq: dict[str, str] | None = None,
-    known_series: set[str] | None = None,
+    trained_freq: dict[str, str] | None = None,
     experiment_id: str | None = None,
 ) -> tuple[pd.DataFrame, list[Repair], Path]:
     """Repair (if asked), validate, and stop the flow on a broken contract; return what passed.
 
-    A failure is recorded as a FAILED MLflow run in `experiment_id` (default: the configured one).
+    `trained_freq` (series -> frequency the model was trained on) adds the forecast-time rules:
+    known series, same frequency. A failure is recorded as a FAILED MLflow run in `experiment_id`
+    (default: the configured one).
     """
     repaired, repairs = repair_series(frame, cfg)
-    report, folder = validate_series(repaired, cfg, context, min_length, model_freq, known_series)
+    report, folder = validate_series(repaired, cfg, context, min_length, trained_freq)
     if not report.success:
         record_failure(cfg, context, folder, report.message(), experiment_id)
         report.raise_if_failed()
