@@ -158,8 +158,7 @@ def _print_train(summary: TrainSummary) -> None:
     )
     if summary.registered and summary.decision:
         reg, decision = summary.registered, summary.decision
-        alias = "champion" if decision.promote else "challenger"
-        typer.echo(f"registered     {reg.name} version {reg.version} -> @{alias}: {decision.reason}")
+        typer.echo(f"registered     {reg.name} version {reg.version} -> @{decision.alias}: {decision.reason}")
 
 
 def _print_forecast(summary: ForecastSummary) -> None:

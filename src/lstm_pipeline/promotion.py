@@ -7,7 +7,7 @@ from raw history, so old metrics never decide and the candidate's logged artifac
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,6 +31,7 @@ class Decision:
     reason: str
     candidate_mase: float
     champion_mase: float | None
+    alias: str = ""  # the alias the candidate got (set by `promote`, from the config)
 
 
 def backtest(forecaster: Forecaster, frame: pd.DataFrame, *, test_size: int, horizon: int) -> pd.DataFrame:
@@ -92,8 +93,9 @@ def promote(candidate: RegisteredModel, frame: pd.DataFrame, cfg: PipelineConfig
     if decision.promote and not claim_alias(candidate, alias, score=candidate_mase, data_key=data_key(frame)):
         reason = "a better contender on the same data took the alias concurrently"
         decision = Decision(False, reason, candidate_mase, champion_mase)
+    decision = replace(decision, alias=alias if decision.promote else cfg.promotion.challenger_alias)
     if not decision.promote:
-        set_alias(candidate, cfg.promotion.challenger_alias)
+        set_alias(candidate, decision.alias)
     tag_version(candidate, evidence(decision, champion, frame, cfg))
     return decision
 
@@ -104,9 +106,8 @@ def evidence(
     """The decision as model-version tags: verdict, reason, both scores, the window scored."""
     last = frame.groupby("unique_id")["ds"].max()
     window = f"last {cfg.window.test_size} points of {len(last)} series, up to {last.max()}"
-    verdict = cfg.tracking.alias if decision.promote else cfg.promotion.challenger_alias
     return {
-        "gate.decision": verdict,
+        "gate.decision": decision.alias,
         "gate.reason": decision.reason,
         "gate.candidate_mase": f"{decision.candidate_mase:.6g}",
         "gate.champion_mase": "none" if decision.champion_mase is None else f"{decision.champion_mase:.6g}",

@@ -144,7 +144,7 @@ def log_decision(run_id: str, decision: Decision, *, version: str) -> None:
     import mlflow
 
     client = mlflow.MlflowClient()
-    client.set_tag(run_id, "gate.decision", "champion" if decision.promote else "challenger")
+    client.set_tag(run_id, "gate.decision", decision.alias)
     client.set_tag(run_id, "gate.reason", decision.reason)
     client.set_tag(run_id, "gate.version", version)
     client.log_metric(run_id, "gate_candidate_mase", decision.candidate_mase)
