@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,9 @@ from lstm_pipeline.errors import ModelLoadError
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
+
+
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -138,11 +142,13 @@ def load(model: RegisteredModel) -> PyFuncModel:
     """Load a registered version as a pyfunc forecaster.
 
     The download goes to a folder removed right after loading (the pyfunc holds the network and
-    its state in memory): a long-running worker must not fill the temporary folder.
+    its state in memory): a long-running worker must not fill the temporary folder. Loads are
+    serialised: MLflow swaps a stand-in `dbutils` in and out of `sys.modules` while it runs a
+    models-from-code file, and two threads doing that at once leave the stand-in behind.
     """
     import tempfile
 
     import mlflow
 
-    with tempfile.TemporaryDirectory(prefix="lstm-pipeline-model-") as folder:
+    with _LOAD_LOCK, tempfile.TemporaryDirectory(prefix="lstm-pipeline-model-") as folder:
         return mlflow.pyfunc.load_model(model.uri, dst_path=folder)
