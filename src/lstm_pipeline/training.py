@@ -100,7 +100,7 @@ def train_and_save(data: WindowedData, cfg: PipelineConfig, path: str | Path) ->
     from lstm_pipeline.model import build_model
 
     seed_everything(cfg.train.seed)
-    model = build_model(cfg.model, lookback=cfg.window.lookback, horizon=cfg.window.horizon)
+    model = build_model(cfg.model, lookback=cfg.window.lookback, horizon=cfg.window.horizon, seed=cfg.train.seed)
     compile_model(model, cfg.train)
     result = fit(model, data.train, data.val, cfg.train)
     model.save(path)
