@@ -63,7 +63,9 @@ def predict(model: RegisteredModel, history: pd.DataFrame, horizon: int | None) 
     return forecasts.assign(model_name=model.name, model_version=model.version, run_id=model.run_id)
 
 
-@task(name="write-forecasts", cache_policy=NO_CACHE)
+# Retried on a passing fault (a full disk, a busy share): each write replaces the slot atomically, so a retry
+# leaves one forecast file and one plot per slot, never two.
+@task(name="write-forecasts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def write(forecasts: pd.DataFrame, history: pd.DataFrame, path: str) -> str:
     from lstm_pipeline.forecasting import write_figure, write_forecasts
     from lstm_pipeline.plots import forecast_plot

@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.backtest import backtest_task
 from flows.data_gate import data_gate
 from lstm_pipeline.config import PipelineConfig, file_source, load_config
+from lstm_pipeline.resilience import tracking_errors
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from lstm_pipeline.backtest import BacktestResult
     from lstm_pipeline.evaluation import Evaluation
     from lstm_pipeline.promotion import Decision
     from lstm_pipeline.registry import RegisteredModel
@@ -57,10 +60,18 @@ def make_windows(frame: pd.DataFrame, cfg: PipelineConfig) -> WindowedData:
     return window(frame, cfg.window)
 
 
+@task(name="start-run", cache_policy=NO_CACHE)
+def start_run(cfg: PipelineConfig) -> LoggedRun:
+    from lstm_pipeline.tracking import begin_training_run
+
+    return begin_training_run(cfg)
+
+
 @task(name="fit-model", cache_policy=NO_CACHE)
 def fit_model(data: WindowedData, cfg: PipelineConfig, keras_path: str) -> TrainingResult:
     from lstm_pipeline.training import train_and_save
 
+    get_run_logger().info("fitting on %d windows for %d epochs", len(data.train), cfg.train.epochs)
     result = train_and_save(data, cfg, keras_path)
     get_run_logger().info("trained %d steps in %.1f s", result.steps, result.seconds)
     return result
@@ -91,9 +102,13 @@ def log_run(
     keras_path: str,
     repairs: list[Repair],
     validation_report: Path,
+    run_id: str,
+    backtested: BacktestResult | None = None,
 ) -> LoggedRun:
     from lstm_pipeline import plots, tracking
 
+    if backtested is not None:
+        tracking.log_backtest(run_id, backtested, plots.backtest_folds(frame, backtested.errors))
     figures = {
         "loss": plots.loss_curve(training),
         "forecast_vs_actual": plots.forecast_vs_actual(frame, evaluation.forecasts),
@@ -109,6 +124,8 @@ def log_run(
         scaler=data.scaler,
         repairs=repairs,
         attachments={"validation": validation_report},
+        run_id=run_id,
+        intervals=backtested.quantiles if backtested else None,
     )
 
 
@@ -132,6 +149,7 @@ def promotion_gate(candidate: RegisteredModel, frame: pd.DataFrame, cfg: Pipelin
 
 
 @flow(name="train", log_prints=True)
+@tracking_errors
 def train(
     config_path: str | None = None, overrides: dict[str, Any] | None = None, data: str | None = None
 ) -> TrainSummary:
@@ -141,19 +159,26 @@ def train(
     becomes `champion` only if it beats seasonal naive and the champion on the newest data;
     otherwise it becomes `challenger`.
     """
-    from lstm_pipeline.tracking import use_tracking_store
+    from lstm_pipeline.tracking import end_run_unless_finished, use_tracking_store
     from lstm_pipeline.windowing import min_history
 
     cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
     uri = use_tracking_store()
     frame, repairs, report = data_gate(load_series(cfg), cfg, context="training", min_length=min_history(cfg.window))
     windows = make_windows(frame, cfg)
+    backtested = backtest_task(frame, cfg) if cfg.backtest.windows else None  # calibrates the intervals too
     workdir = tempfile.mkdtemp(prefix="lstm-pipeline-")
+    run = start_run(cfg)  # before fitting: a crash mid-fit leaves a FAILED or KILLED run, not nothing
     try:
         keras_path = str(Path(workdir) / "model.keras")
         training = fit_model(windows, cfg, keras_path)
         evaluation = evaluate(keras_path, frame, windows, cfg)
-        logged = log_run(cfg, frame, training, evaluation, windows, keras_path, repairs, report)
+        logged = log_run(
+            cfg, frame, training, evaluation, windows, keras_path, repairs, report, run.run_id, backtested
+        )
+    except BaseException as exc:  # SIGTERM arrives as Prefect's TerminationSignal, a BaseException
+        end_run_unless_finished(run.run_id, killed=not isinstance(exc, Exception))
+        raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if not cfg.tracking.register_model:

@@ -53,6 +53,37 @@ def train(config: ConfigOption = None, set_: SetOption = None, data: DataOption 
 
 
 @app.command()
+def backtest(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    data: DataOption = None,
+    windows: Annotated[int | None, typer.Option(min=1, help="Forecast origins (default: config, else 5).")] = None,
+) -> None:
+    """Rolling-origin backtest: refit at each origin, score against naive baselines, log one MLflow run."""
+    extra = [f"backtest.windows={windows}"] if windows else []
+    with _user_errors():
+        parsed = _validated_overrides(config, [*(set_ or []), *extra], data)
+        _quiet_defaults()
+        from flows.backtest import backtest as backtest_flow
+
+        summary = backtest_flow(
+            config_path=str(config) if config else None, overrides=parsed, data=str(data) if data else None
+        )
+    m = summary.metrics
+    typer.echo(f"\nMLflow run     {summary.run_id} (experiment {summary.experiment_id})")
+    typer.echo(
+        f"backtest MASE  {m['backtest_mase']:.3f}  (naive {m['backtest_naive_mase']:.3f}, "
+        f"seasonal naive {m['backtest_seasonal_naive_mase']:.3f}; lower is better)"
+    )
+    for key in sorted(k for k in m if k.startswith("interval_coverage_")):
+        level = key.removeprefix("interval_coverage_")
+        typer.echo(f"{level}% interval  coverage {m[key]:.2f}, mean width {m[f'interval_width_{level}']:.3g}")
+    for note in summary.notes:
+        typer.echo(f"note           {note}")
+    _print_ui_hint(summary.tracking_uri)
+
+
+@app.command()
 def forecast(
     model: Annotated[str | None, typer.Option(help="Registered model name (default from config).")] = None,
     alias: Annotated[str | None, typer.Option(help="Alias or version number (default: champion).")] = None,

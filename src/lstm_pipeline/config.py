@@ -52,6 +52,16 @@ class WindowConfig(_Section):
     val_size: int = Field(10, ge=0, description="points per series held out for early stopping")
     test_size: int = Field(10, ge=1, description="points per series held out for the test metrics")
     scaling: Literal["standard", "minmax", "none"] = "standard"
+    transform: Literal["none", "log"] = Field("none", description="log: log1p(y) before scaling (y > -1)")
+    covariates: list[Literal["month", "dayofweek", "hour", "dayofyear"]] = Field(
+        default_factory=list, description="calendar features (sin/cos) fed beside y; need datetime ds"
+    )
+
+    @model_validator(mode="after")
+    def _covariates_once(self) -> WindowConfig:
+        if len(set(self.covariates)) != len(self.covariates):
+            raise ValueError(f"window.covariates lists a feature twice: {self.covariates}")
+        return self
 
 
 class RepairConfig(_Section):
@@ -94,6 +104,28 @@ class TrainConfig(_Section):
     seed: int = 42
 
 
+class BacktestConfig(_Section):
+    """Rolling-origin backtest: `windows` forecast origins, `step` apart, at the end of every series.
+
+    At each origin the model is trained on the history before it only (scaler included), unless
+    `refit` says to reuse the last fit; residuals of the folds give the conformal intervals.
+    """
+
+    windows: int = Field(0, ge=0, description="forecast origins; 0 = no backtest")
+    step: int | None = Field(None, ge=1, description="steps between origins; None = the horizon")
+    horizon: int | None = Field(None, ge=1, description="steps scored after each origin; None = window.horizon")
+    refit: int = Field(1, ge=0, description="refit every k folds; 0 = fit once on the first fold, never refit")
+    interval_levels: list[float] = Field(
+        default_factory=lambda: [80.0, 95.0], description="conformal interval levels in percent"
+    )
+
+    @model_validator(mode="after")
+    def _levels_are_percentages(self) -> BacktestConfig:
+        if any(not 0 < level < 100 for level in self.interval_levels):
+            raise ValueError("backtest.interval_levels must lie strictly between 0 and 100 (percent)")
+        return self
+
+
 class EvaluateConfig(_Section):
     """Test metrics: `season_length` drives MASE and the seasonal-naive baseline."""
 
@@ -127,6 +159,34 @@ class ForecastConfig(_Section):
     )
 
 
+def _default_space() -> dict[str, list[Any]]:
+    return {
+        "window.lookback": [10, 20],
+        "model.units": [[32], [64], [32, 32]],
+        "model.dropout": [0.0, 0.2],
+        "train.learning_rate": [1e-3, 1e-2],
+        "train.batch_size": [16, 32],
+    }
+
+
+class SweepConfig(_Section):
+    """Hyperparameter sweep: trials drawn from `space` (dotted config key -> candidate values), run on Dask.
+
+    `grid` runs every combination (at most `trials`); `random` runs `trials` distinct combinations
+    drawn with `seed`. Trial i trains with `train.seed` + i unless the space sets `train.seed`.
+    """
+
+    method: Literal["grid", "random"] = "random"
+    trials: int = Field(8, ge=1, description="random: combinations drawn; grid: the most the grid may hold")
+    space: dict[str, list[Any]] = Field(default_factory=_default_space, description="dotted key -> values to try")
+    seed: int = Field(0, description="seed of the random draw (trial seeds come from train.seed)")
+    workers: int = Field(2, ge=1, description="local Dask worker processes; 1 = trials one after another, no Dask")
+    scheduler_address: str | None = Field(None, description="an existing Dask scheduler (tcp://host:8786) instead")
+    threads_per_trial: int | None = Field(
+        None, ge=1, description="TensorFlow intra-op threads per trial; None = cores / workers (local cluster)"
+    )
+
+
 class PipelineConfig(_Section):
     """The root config; every field has a default, so an empty YAML file is a valid config."""
 
@@ -136,9 +196,11 @@ class PipelineConfig(_Section):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    backtest: BacktestConfig = BacktestConfig()
     tracking: TrackingConfig = TrackingConfig()
     promotion: PromotionConfig = PromotionConfig()
     forecast: ForecastConfig = ForecastConfig()
+    sweep: SweepConfig = SweepConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:

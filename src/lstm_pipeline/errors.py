@@ -19,3 +19,11 @@ class DataValidationError(LstmPipelineError, ValueError):
 
 class ModelLoadError(LstmPipelineError, RuntimeError):
     """A registered model cannot be found or loaded."""
+
+
+class TrackingUnavailableError(LstmPipelineError, RuntimeError):
+    """The MLflow tracking server did not answer, even after retries with backoff."""
+
+
+class IncompleteModelError(LstmPipelineError, RuntimeError):
+    """A logged model's files are missing or differ from what was logged: it is not registered."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -36,31 +37,38 @@ def forecast(
 ) -> pd.DataFrame:
     """Forecast `horizon` steps after the last `ds` of every series in `history`.
 
-    Beyond the model's own horizon, forecasts are fed back as inputs (recursive strategy); each
-    block of `model_horizon` steps is one model call for all series together.
+    Beyond the model's own horizon, forecasts are fed back as inputs (recursive strategy), with the
+    calendar covariates of the future timestamps they stand for; each block of `model_horizon`
+    steps is one model call for all series together.
     Returns the long frame `unique_id, ds, yhat`.
     """
-    uids, windows, last_ds, steps = _latest_windows(history, lookback, scaler)
+    uids, values, dates, last_ds, steps = _latest_windows(history, lookback, scaler)
+    n_steps = math.ceil(horizon / model_horizon) * model_horizon
+    future = [_future(last, step, n_steps) for last, step in zip(last_ds, steps, strict=True)]
     blocks: list[np.ndarray] = []
-    while sum(b.shape[1] for b in blocks) < horizon:
-        block = np.asarray(predict(windows.astype("float32")), dtype="float64")[:, :model_horizon]
+    for start in range(0, n_steps, model_horizon):
+        X = scaler.inputs(values, dates)
+        block = np.asarray(predict(X.astype("float32")), dtype="float64")[:, :model_horizon]
         blocks.append(block)
-        windows = np.concatenate([windows, block[:, :, np.newaxis]], axis=1)[:, -lookback:]
+        values = np.concatenate([values, block], axis=1)[:, -lookback:]
+        if scaler.covariates:  # the fed-back steps' own timestamps
+            ahead = np.stack([f[start : start + model_horizon] for f in future])
+            dates = np.concatenate([dates, ahead], axis=1)[:, -lookback:]
     scaled = np.concatenate(blocks, axis=1)[:, :horizon]
-    values = scaler.inverse(uids, scaled)
     return pd.DataFrame(
         {
             "unique_id": np.repeat(uids, horizon),
-            "ds": np.concatenate([_future(last, step, horizon) for last, step in zip(last_ds, steps, strict=True)]),
-            "yhat": values.reshape(-1),
+            "ds": np.concatenate([f[:horizon] for f in future]),
+            "yhat": scaler.inverse(uids, scaled).reshape(-1),
         }
     )
 
 
 def _latest_windows(
     history: pd.DataFrame, lookback: int, scaler: Scaler
-) -> tuple[np.ndarray, np.ndarray, list[object], list[str]]:
-    uids, windows, last_ds, steps = [], [], [], []
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[object], list[str]]:
+    """Per series: the last `lookback` scaled values and their timestamps, the last ds and the step."""
+    uids, windows, dates, last_ds, steps = [], [], [], [], []
     for uid, group in history.groupby("unique_id", sort=True):
         if len(group) < max(lookback, 2):
             raise DataValidationError(
@@ -69,9 +77,10 @@ def _latest_windows(
         values = group["y"].to_numpy("float64")[-lookback:]
         uids.append(str(uid))
         windows.append(scaler.transform(str(uid), values))
+        dates.append(group["ds"].to_numpy()[-lookback:])
         last_ds.append(group["ds"].iloc[-1])
         steps.append(series_frequency(group["ds"].iloc[-200:]) or "1")
-    return np.array(uids, dtype=object), np.stack(windows)[:, :, np.newaxis], last_ds, steps
+    return np.array(uids, dtype=object), np.stack(windows), np.stack(dates), last_ds, steps
 
 
 def _future(last: object, step: str, horizon: int) -> np.ndarray:

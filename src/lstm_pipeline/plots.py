@@ -69,3 +69,24 @@ def forecast_plot(history: pd.DataFrame, forecasts: pd.DataFrame, *, max_series:
         ax.set(title=str(uid), xlabel="ds", ylabel="y")
         ax.legend(loc="upper left")
     return fig
+
+
+def backtest_folds(frame: pd.DataFrame, errors: pd.DataFrame, *, max_series: int = 4) -> Figure:
+    """The scored stretch of each series with every fold's forecast and its origin marked."""
+    from matplotlib.figure import Figure
+
+    uids = sorted(errors["unique_id"].unique())[:max_series]
+    fig = Figure(figsize=(8, 2.6 * len(uids)), layout="constrained")
+    axes = fig.subplots(len(uids), 1, squeeze=False)[:, 0]
+    for ax, uid in zip(axes, uids, strict=True):
+        mine = errors[errors["unique_id"] == uid]
+        series = frame[frame["unique_id"] == uid]
+        shown = series[series["ds"] >= series["ds"].iloc[max(0, len(series) - 3 * len(mine) - 20)]]
+        ax.plot(shown["ds"], shown["y"], color="black", linewidth=1, label="actual")
+        for fold, points in mine.groupby("fold"):
+            ax.plot(points["ds"], points["model"], marker=".", label=f"fold {fold}")
+            ax.axvline(points["cutoff"].iloc[0], color="grey", linestyle=":", linewidth=0.8)
+        ax.set(title=f"{uid}: rolling-origin backtest", xlabel="ds", ylabel="y")
+        if mine["fold"].nunique() <= 8:
+            ax.legend(loc="upper left", fontsize="small")
+    return fig

@@ -1,7 +1,8 @@
 """The promotion gate: candidate and champion scored on the same newest data; the better one is champion.
 
 Scores come from each model's registered pyfunc, forecasting the test windows of the newest data
-from raw history, so old metrics never decide and the candidate's logged artifact is proven to load.
+(or the backtest's origins, when `backtest.windows` is set) from raw history, so old metrics never
+decide and the candidate's logged artifact is proven to load.
 """
 
 from __future__ import annotations
@@ -34,12 +35,16 @@ class Decision:
     alias: str = ""  # the alias the candidate got (set by `promote`, from the config)
 
 
-def backtest(forecaster: Forecaster, frame: pd.DataFrame, *, test_size: int, horizon: int) -> pd.DataFrame:
-    """Forecast every test window from the history before it: `unique_id, cutoff, yhat` (arrays)."""
-    from_end = frame.groupby("unique_id").cumcount(ascending=False)
+def forecast_origins(forecaster: Forecaster, frame: pd.DataFrame, *, hidden: list[int], horizon: int) -> pd.DataFrame:
+    """Forecast `horizon` steps from each origin, hiding the last `hidden[i]` points of every series.
+
+    Returns `unique_id, cutoff, yhat` (an array per row), one row per series and origin.
+    """
+    from lstm_pipeline.backtest import drop_last
+
     rows = []
-    for hidden in range(test_size, horizon - 1, -1):
-        history = frame[from_end >= hidden]
+    for points in hidden:
+        history = drop_last(frame, points)
         cutoffs = history.groupby("unique_id")["ds"].last()
         predicted = forecaster(history, horizon)
         for uid, group in predicted.groupby("unique_id", sort=True):
@@ -47,10 +52,21 @@ def backtest(forecaster: Forecaster, frame: pd.DataFrame, *, test_size: int, hor
     return pd.DataFrame(rows, columns=["unique_id", "cutoff", "yhat"])
 
 
+def gate_origins(cfg: PipelineConfig) -> tuple[list[int], int]:
+    """Where the gate scores: the backtest's folds when `backtest.windows` is set, else every test window."""
+    from lstm_pipeline.backtest import plan_folds
+
+    if cfg.backtest.windows:
+        plan = plan_folds(cfg)
+        return plan.hidden, plan.horizon
+    return list(range(cfg.window.test_size, cfg.window.horizon - 1, -1)), cfg.window.horizon
+
+
 def newest_data_mase(forecaster: Forecaster, frame: pd.DataFrame, cfg: PipelineConfig) -> float:
-    """Mean MASE of `forecaster` on the newest `test_size` points of every series."""
-    forecasts = backtest(forecaster, frame, test_size=cfg.window.test_size, horizon=cfg.window.horizon)
-    held_out = cfg.window.val_size + cfg.window.test_size
+    """Mean MASE of `forecaster` over the gate's origins at the end of every series (`gate_origins`)."""
+    hidden, horizon = gate_origins(cfg)
+    forecasts = forecast_origins(forecaster, frame, hidden=hidden, horizon=horizon)
+    held_out = max(hidden[0], cfg.window.val_size + cfg.window.test_size)
     train_sizes = {str(uid): n - held_out for uid, n in frame.groupby("unique_id").size().items()}
     scores = score_forecasts(frame, forecasts, train_sizes=train_sizes, season_length=cfg.evaluate.season_length)
     return summarize(scores)["test_mase"]
@@ -105,7 +121,9 @@ def evidence(
 ) -> dict[str, str]:
     """The decision as model-version tags: verdict, reason, both scores, the window scored."""
     last = frame.groupby("unique_id")["ds"].max()
-    window = f"last {cfg.window.test_size} points of {len(last)} series, up to {last.max()}"
+    hidden, horizon = gate_origins(cfg)
+    origins = f"{len(hidden)} origins x {horizon} steps"
+    window = f"last {hidden[0]} points of {len(last)} series ({origins}), up to {last.max()}"
     return {
         "gate.decision": decision.alias,
         "gate.reason": decision.reason,

@@ -21,7 +21,7 @@ class LstmForecaster(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         """Load the network and the preprocessing state once per process."""
         # Import everything predict needs now: the model's files may be gone once it is loaded.
-        from lstm_pipeline import contract, forecasting  # noqa: F401
+        from lstm_pipeline import contract, forecasting, intervals  # noqa: F401
         from lstm_pipeline.model import load_network
         from lstm_pipeline.windowing import Scaler
 
@@ -29,6 +29,7 @@ class LstmForecaster(PythonModel):
         state = json.loads(Path(context.artifacts["preprocessing"]).read_text(encoding="utf-8"))
         self.lookback, self.horizon = int(state["lookback"]), int(state["horizon"])
         self.scaler = Scaler.from_dict(state["scaler"])
+        self.intervals = state.get("intervals") or {}  # level -> conformal quantile per step
 
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -36,11 +37,12 @@ class LstmForecaster(PythonModel):
         """Forecast from the latest `lookback` points of each series in `model_input`."""
         from lstm_pipeline.contract import check_series
         from lstm_pipeline.forecasting import forecast, predict_batched
+        from lstm_pipeline.intervals import add_intervals
 
         history = model_input.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
         check_series(history, min_length=self.lookback)
         horizon = int((params or {}).get("horizon") or self.horizon)
-        return forecast(
+        forecasts = forecast(
             lambda X: predict_batched(self.network, X),
             history,
             lookback=self.lookback,
@@ -48,6 +50,7 @@ class LstmForecaster(PythonModel):
             horizon=horizon,
             scaler=self.scaler,
         )
+        return add_intervals(forecasts, self.intervals, self.scaler.scale)
 
 
 mlflow.models.set_model(LstmForecaster())

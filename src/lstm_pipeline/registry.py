@@ -27,10 +27,20 @@ class RegisteredModel:
 
 
 def register(model_uri: str, *, name: str, tags: dict[str, str]) -> RegisteredModel:
-    """Register `model_uri` as a new version of `name` (no alias yet: the gate decides)."""
+    """Register `model_uri` as a new version of `name` (no alias yet: the gate decides).
+
+    On SQLite, writers registering one name at once collide on the next version number; MLflow
+    retries 3 times, then raises. We retry that (and a busy database) with backoff: a failed
+    attempt wrote nothing, so versions stay unique and contiguous.
+    """
     import mlflow
 
-    version = mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60)
+    from lstm_pipeline.resilience import retry_on
+
+    version = retry_on(
+        lambda: mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60),
+        matches=_registry_collision,
+    )
     return RegisteredModel(name, str(version.version), str(version.run_id), f"models:/{name}/{version.version}")
 
 
@@ -139,16 +149,56 @@ def resolve(name: str, ref: str) -> RegisteredModel:
 
 
 def load(model: RegisteredModel) -> PyFuncModel:
-    """Load a registered version as a pyfunc forecaster.
+    """Load a registered version as a pyfunc forecaster; ModelLoadError if it is not one of ours.
 
     The download goes to a folder removed right after loading (the pyfunc holds the network and
-    its state in memory): a long-running worker must not fill the temporary folder. Loads are
-    serialised: MLflow swaps a stand-in `dbutils` in and out of `sys.modules` while it runs a
-    models-from-code file, and two threads doing that at once leave the stand-in behind.
+    its state in memory): a long-running worker must not fill the temporary folder. Its MLmodel
+    is checked (`check_model_flavor`) before MLflow reads anything else. Loads are serialised:
+    MLflow swaps a stand-in `dbutils` in and out of `sys.modules` while it runs a models-from-code
+    file, and two threads doing that at once leave the stand-in behind.
     """
     import tempfile
 
     import mlflow
 
     with _LOAD_LOCK, tempfile.TemporaryDirectory(prefix="lstm-pipeline-model-") as folder:
-        return mlflow.pyfunc.load_model(model.uri, dst_path=folder)
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model.uri, dst_path=folder)
+        check_model_flavor(local, model.uri)
+        return mlflow.pyfunc.load_model(local)
+
+
+CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
+
+
+def check_model_flavor(local_model: str, uri: str) -> None:
+    """Refuse a downloaded model unless it is a models-from-code pyfunc, before MLflow loads it.
+
+    Our models are code plus data files (`.keras`, JSON). Any other pyfunc (a cloudpickled
+    `python_model`, a flavor whose loader unpickles) would run whatever the pickle names as soon
+    as it is loaded, even with MLflow's own pickle switch turned on by someone.
+    """
+    from pathlib import Path
+
+    from mlflow.models import Model
+
+    try:
+        flavor = Model.load(str(Path(local_model) / "MLmodel")).flavors.get("python_function") or {}
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"refusing to load {uri}: its MLmodel file cannot be read ({exc})") from exc
+    problems = []
+    if flavor.get("loader_module") != CODE_MODEL_LOADER:
+        problems.append(f"its pyfunc loader is {flavor.get('loader_module')!r}, not {CODE_MODEL_LOADER!r}")
+    if not flavor.get("model_code_path"):
+        problems.append("it names no model code file")
+    if "python_model" in flavor:
+        problems.append(f"it carries a pickled python_model ({flavor['python_model']})")
+    if problems:
+        raise ModelLoadError(
+            f"refusing to load {uri}: only models logged from code (no pickle) are accepted, but " + "; ".join(problems)
+        )
+
+
+def _registry_collision(exc: Exception) -> bool:
+    """True for errors of concurrent registry writers on SQLite, which a retry resolves."""
+    text = str(exc)
+    return any(s in text for s in ("Model Version creation error", "UNIQUE constraint failed", "database is locked"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -23,6 +24,7 @@ from lstm_pipeline.config import PipelineConfig, project_root
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from lstm_pipeline.backtest import BacktestResult
     from lstm_pipeline.evaluation import Evaluation
     from lstm_pipeline.promotion import Decision
     from lstm_pipeline.repairs import Repair
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 # What the logged model needs at load time; versions come from the installed (locked) environment.
+ENVIRONMENT_ARTIFACT = "environment/requirements.txt"
 MODEL_REQUIREMENTS = ("mlflow", "tensorflow", "keras", "numpy", "pandas", "pydantic", "pyyaml")
 VERSION_TAGS = ("tensorflow", "keras", "mlflow", "prefect", "great-expectations", "pandas", "numpy")
 
@@ -50,14 +53,39 @@ def tracking_uri() -> str:
 
 
 def use_tracking_store() -> str:
-    """Point MLflow at `tracking_uri()`, creating the local store's folders if needed."""
+    """Point MLflow at `tracking_uri()` and check it answers.
+
+    A local SQLite store is created (schema migrations included) under an exclusive file lock
+    beside the database, so processes starting together on a new store migrate it once. A server
+    gets bounded HTTP retries (`resilience.HTTP_RETRY_DEFAULTS`) and must answer, else
+    `TrackingUnavailableError`.
+    """
     import mlflow
 
+    from lstm_pipeline.resilience import exclusive_lock, unavailable_error, use_http_retry_defaults
+
     uri = tracking_uri()
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    use_http_retry_defaults()
     mlflow.set_tracking_uri(uri)
+    if uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        with exclusive_lock(database.with_name(database.name + ".lock")):
+            _open_stores()
+    elif uri.startswith(("http://", "https://")):
+        try:
+            _open_stores()
+        except Exception as exc:
+            raise unavailable_error(exc, uri) from exc
     return uri
+
+
+def _open_stores() -> None:
+    """Open the tracking and registry stores now (creating a new database's schema) with two cheap reads."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    client.search_experiments(max_results=1)
+    client.search_registered_models(max_results=1)
 
 
 def ensure_experiment(name: str) -> str:
@@ -94,18 +122,28 @@ def log_training_run(
     scaler: Scaler,
     repairs: Sequence[Repair] = (),
     attachments: dict[str, Path] | None = None,
+    run_id: str | None = None,
+    intervals: dict[str, list[float]] | None = None,
 ) -> LoggedRun:
     """Log params, tags, input data, losses, test metrics, plots and the pyfunc model in one run.
 
     `repairs` are the data repairs applied before training; `attachments` maps an artifact folder
-    to a local folder to attach (the validation report). The run ends FINISHED only if everything
-    was logged; any error ends it FAILED.
+    to a local folder to attach (the validation report); `run_id` is a run opened by
+    `begin_training_run` (default: a new run); `intervals` are the conformal quantiles per level and
+    horizon step the model adds to its forecasts (`intervals.add_intervals`). The model's files are checked in the store before
+    the run ends. The run ends FINISHED only if everything was logged; any error ends it FAILED.
     """
     import mlflow
 
-    experiment_id = ensure_experiment(cfg.tracking.experiment)
-    with mlflow.start_run(experiment_id=experiment_id, tags=run_tags(cfg)) as run:
-        mlflow.log_params(cfg.flat())
+    if run_id is None:
+        experiment_id = ensure_experiment(cfg.tracking.experiment)
+        started = mlflow.start_run(experiment_id=experiment_id, tags=run_tags(cfg))
+    else:
+        started = mlflow.start_run(run_id=run_id)
+        experiment_id = started.info.experiment_id
+    with started as run:
+        if run_id is None:  # a run from begin_training_run has its params already
+            mlflow.log_params(cfg.flat())
         with _without_mlflow_hints():
             mlflow.log_input(_dataset(frame, source), context="training")
         _log_losses(training)
@@ -114,10 +152,85 @@ def log_training_run(
         for name, figure in figures.items():
             mlflow.log_figure(figure, f"plots/{name}.png")
         _log_repairs(repairs)
+        mlflow.log_text(environment_requirements(), ENVIRONMENT_ARTIFACT)
         for folder, local in (attachments or {}).items():
             mlflow.log_artifacts(str(local), folder)
-        model_uri = _log_model(cfg, frame, keras_path, scaler)
+        model_uri = _log_model(cfg, frame, keras_path, scaler, intervals or {})
+        verify_logged_model(model_uri, {"keras_model": Path(keras_path).stat().st_size})
     return LoggedRun(run.info.run_id, experiment_id, model_uri)
+
+
+def begin_training_run(cfg: PipelineConfig) -> LoggedRun:
+    """Open the training run (tags and params) before fitting, so a crash mid-fit shows in MLflow.
+
+    The run stays RUNNING: `log_training_run(run_id=...)` finishes it, `end_run_unless_finished`
+    ends it FAILED or KILLED. `model_uri` is empty until the model is logged.
+    """
+    import mlflow
+    from mlflow.entities import Param
+
+    experiment_id = ensure_experiment(cfg.tracking.experiment)
+    client = mlflow.MlflowClient()
+    run = client.create_run(experiment_id, tags=run_tags(cfg))
+    client.log_batch(run.info.run_id, params=[Param(key, str(value)) for key, value in cfg.flat().items()])
+    return LoggedRun(run.info.run_id, experiment_id, "")
+
+
+def end_run_unless_finished(run_id: str, *, killed: bool) -> None:
+    """End a run that is still RUNNING as KILLED (signal, interrupt) or FAILED (error); never raise.
+
+    Called while a failure propagates: the original error matters more than this one, so a
+    store that does not answer is given one short try.
+    """
+    import mlflow
+
+    try:
+        client = mlflow.MlflowClient()
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status="KILLED" if killed else "FAILED")
+        if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run_id:  # type: ignore[union-attr]
+            mlflow.end_run(status="KILLED" if killed else "FAILED")
+    except Exception:  # noqa: BLE001 - best effort while another error propagates
+        warnings.warn(f"could not mark MLflow run {run_id} as ended", RuntimeWarning, stacklevel=2)
+
+
+def verify_logged_model(model_uri: str, sizes: dict[str, int]) -> None:
+    """Check a logged model in the store before it may be registered; raise `IncompleteModelError`.
+
+    Reads the MLmodel file (it must parse and declare the pyfunc flavor) and lists the model's
+    files: every pyfunc artifact must be there, and those named in `sizes` must have that many
+    bytes. The network itself is not loaded (that would cost seconds).
+    """
+    import mlflow
+    from mlflow.artifacts import download_artifacts, list_artifacts
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    from lstm_pipeline.errors import IncompleteModelError
+    from lstm_pipeline.resilience import is_unreachable
+
+    try:
+        location = mlflow.MlflowClient().get_logged_model(model_uri.removeprefix("models:/")).artifact_location
+        with tempfile.TemporaryDirectory(prefix="lstm-pipeline-verify-") as folder:
+            flavor = Model.load(download_artifacts(artifact_uri=f"{location}/MLmodel", dst_path=folder)).flavors
+        artifacts = flavor["python_function"].get("artifacts", {})
+        expected = {name: str(entry["path"]) for name, entry in artifacts.items()}
+        found = {
+            info.path: info.file_size
+            for folder in {str(Path(path).parent) for path in expected.values()}
+            for info in list_artifacts(artifact_uri=f"{location}/{folder}")
+        }
+    except (OSError, KeyError, ValueError, MlflowException) as exc:
+        if is_unreachable(exc):
+            raise
+        raise IncompleteModelError(f"the model logged at {model_uri} cannot be read back: {exc}") from exc
+    for name, path in expected.items():
+        size = found.get(path, found.get(Path(path).name))
+        if size is None or (name in sizes and size != sizes[name]):
+            found_text = "is missing" if size is None else f"has {size} bytes, not {sizes[name]}"
+            raise IncompleteModelError(
+                f"the model logged at {model_uri} is incomplete ({path} {found_text}); it was not registered"
+            )
 
 
 def log_failed_validation(
@@ -152,6 +265,39 @@ def log_decision(run_id: str, decision: Decision, *, version: str) -> None:
         client.log_metric(run_id, "gate_champion_mase", decision.champion_mase)
 
 
+def log_backtest_run(cfg: PipelineConfig, result: BacktestResult, figure: Figure) -> tuple[str, str]:
+    """A run of its own for a backtest (config as params, the backtest as in `log_backtest`)."""
+    import mlflow
+
+    experiment_id = ensure_experiment(cfg.tracking.experiment)
+    tags = run_tags(cfg) | {"stage": "backtest"}
+    with mlflow.start_run(experiment_id=experiment_id, run_name="backtest", tags=tags) as run:
+        mlflow.log_params(cfg.flat())
+        log_backtest(run.info.run_id, result, figure)
+    return str(run.info.run_id), experiment_id
+
+
+def log_backtest(run_id: str, result: BacktestResult, figure: Figure) -> None:
+    """Record a backtest on a run: summary metrics, MASE per horizon step and per fold as step metrics,
+    the per-series table, every scored point, the conformal quantiles and the plot of the folds.
+    """
+    import mlflow
+    from mlflow.entities import Metric
+
+    timestamp = int(pd.Timestamp.now().timestamp() * 1000)
+    rows = [Metric(key, value, timestamp, 0) for key, value in result.metrics.items()]
+    for key, table in (("backtest_mase_by_step", result.by_step()), ("backtest_mase_by_fold", result.by_fold())):
+        rows += [Metric(key, float(value), timestamp, int(position)) for position, value in table["model"].items()]
+    client = mlflow.MlflowClient()
+    client.log_batch(run_id, metrics=rows)
+    client.log_text(run_id, result.by_series().reset_index().to_csv(index=False), "backtest/mase_per_series.csv")
+    client.log_text(run_id, result.errors.to_csv(index=False), "backtest/errors.csv")
+    client.log_dict(run_id, {"quantiles": result.quantiles, "notes": result.notes}, "backtest/intervals.json")
+    client.log_figure(run_id, figure, "plots/backtest_folds.png")
+    if result.notes:
+        client.set_tag(run_id, "backtest.notes", "; ".join(result.notes))
+
+
 def run_link(run_id: str, experiment_id: str) -> str:
     """Where a person opens a run: the server's page, or the `mlflow ui` command for a local store."""
     uri = tracking_uri()
@@ -181,12 +327,38 @@ def model_contract(model_uri: str) -> dict[str, Any]:
 
 
 def run_tags(cfg: PipelineConfig) -> dict[str, str]:
-    """Tags that let a run be reproduced: seed, git commit, Python and package versions."""
-    tags = {"seed": str(cfg.train.seed), "python": platform.python_version()}
+    """Tags that let a run be reproduced: seed, git commit, Python, platform, lock hash, package versions.
+
+    The full list of installed packages goes beside them as the `environment/requirements.txt` artifact.
+    """
+    tags = {"seed": str(cfg.train.seed), "python": platform.python_version(), "platform": platform.platform()}
     tags |= {f"version.{name}": _version(name) for name in VERSION_TAGS}
     if commit := _git_commit():
         tags["mlflow.source.git.commit"] = commit
+    if (lock := _checkout_lock()) is not None:
+        tags["uv.lock.sha256"] = hashlib.sha256((lock / "uv.lock").read_bytes()).hexdigest()
     return tags
+
+
+def environment_requirements() -> str:
+    """Every installed distribution as `name==version`, sorted: the environment a run ran in.
+
+    Read from the installed packages' metadata (milliseconds), so it holds even without a lock
+    file; `uv.lock.sha256` ties it to the checkout's lock when there is one.
+    """
+    pins = {}
+    for dist in metadata.distributions():
+        name, version = _name_and_version(dist)
+        if name:  # first on sys.path wins, as at import
+            pins.setdefault(name.lower().replace("_", "-").replace(".", "-"), f"{name}=={version}")
+    return "".join(f"{pins[key]}\n" for key in sorted(pins))
+
+
+def _name_and_version(dist: metadata.Distribution) -> tuple[str | None, str | None]:
+    """Name and version from the header of a METADATA file: parsing all of it (`dist.metadata`) is 6x slower."""
+    header = (dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "").partition("\n\n")[0]
+    fields = dict(line.split(": ", 1) for line in header.splitlines() if line.startswith(("Name: ", "Version: ")))
+    return fields.get("Name"), fields.get("Version")
 
 
 def pip_requirements() -> list[str]:
@@ -216,7 +388,9 @@ def _log_repairs(repairs: Sequence[Repair]) -> None:
         mlflow.log_metrics({f"repair_{r.name}_rows": r.rows for r in repairs})
 
 
-def _log_model(cfg: PipelineConfig, frame: pd.DataFrame, keras_path: str, scaler: Scaler) -> str:
+def _log_model(
+    cfg: PipelineConfig, frame: pd.DataFrame, keras_path: str, scaler: Scaler, intervals: dict[str, list[float]]
+) -> str:
     import mlflow
     from mlflow.models import infer_signature
 
@@ -226,8 +400,14 @@ def _log_model(cfg: PipelineConfig, frame: pd.DataFrame, keras_path: str, scaler
         "lookback": cfg.window.lookback,
         "horizon": cfg.window.horizon,
         "frequencies": frequencies(frame, cfg.validation.freq),
+        "interval_levels": sorted(intervals, key=float),
     }
-    state = {"lookback": cfg.window.lookback, "horizon": cfg.window.horizon, "scaler": scaler.to_dict()}
+    state = {
+        "lookback": cfg.window.lookback,
+        "horizon": cfg.window.horizon,
+        "scaler": scaler.to_dict(),
+        "intervals": intervals,
+    }
     history = frame.groupby("unique_id").tail(cfg.window.lookback).reset_index(drop=True)
     sample_out = pd.DataFrame({"unique_id": history["unique_id"], "ds": history["ds"], "yhat": history["y"]})
     with tempfile.TemporaryDirectory() as workdir, _without_mlflow_hints():

@@ -95,13 +95,21 @@ def fit(model: keras.Model, train: Windows, val: Windows, cfg: TrainConfig) -> T
     )
 
 
-def train_and_save(data: WindowedData, cfg: PipelineConfig, path: str | Path) -> TrainingResult:
-    """Seed, build, compile and fit the configured LSTM, then save it to `path` (`.keras`)."""
+def train_network(data: WindowedData, cfg: PipelineConfig) -> tuple[keras.Model, TrainingResult]:
+    """Seed, build, compile and fit the configured LSTM; return the network and what the fit did."""
     from lstm_pipeline.model import build_model
 
     seed_everything(cfg.train.seed)
-    model = build_model(cfg.model, lookback=cfg.window.lookback, horizon=cfg.window.horizon, seed=cfg.train.seed)
+    channels = int(data.train.X.shape[-1])  # y, then a sin and a cos per calendar covariate
+    model = build_model(
+        cfg.model, lookback=cfg.window.lookback, horizon=cfg.window.horizon, channels=channels, seed=cfg.train.seed
+    )
     compile_model(model, cfg.train)
-    result = fit(model, data.train, data.val, cfg.train)
+    return model, fit(model, data.train, data.val, cfg.train)
+
+
+def train_and_save(data: WindowedData, cfg: PipelineConfig, path: str | Path) -> TrainingResult:
+    """Train the configured LSTM (`train_network`), then save it to `path` (`.keras`)."""
+    model, result = train_network(data, cfg)
     model.save(path)
     return result

@@ -1,7 +1,8 @@
-"""Time split, per-series scaling fit on the training part only, and vectorised sliding windows."""
+"""Time split, per-series scaling fit on the training part only, calendar covariates, and sliding windows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,21 +14,65 @@ from lstm_pipeline.config import WindowConfig
 from lstm_pipeline.errors import DataValidationError
 
 _TINY = 1e-12
+# Length of each calendar cycle and the phase (0 <= phase < length) of a timestamp within it.
+CALENDAR_CYCLES: dict[str, tuple[float, Callable[[pd.DatetimeIndex], np.ndarray]]] = {
+    "month": (12.0, lambda ds: np.asarray(ds.month - 1, "float64")),
+    "dayofweek": (7.0, lambda ds: np.asarray(ds.dayofweek, "float64")),
+    "hour": (24.0, lambda ds: np.asarray(ds.hour + ds.minute / 60, "float64")),
+    "dayofyear": (365.25, lambda ds: np.asarray(ds.dayofyear - 1, "float64")),
+}
+
+
+def calendar_features(ds: Any, covariates: Sequence[str]) -> np.ndarray:
+    """`sin, cos` of each covariate's phase at every timestamp: `float64[len(ds), 2 * len(covariates)]`.
+
+    A cycle as two channels keeps December next to January, which one number (12 vs 1) would not.
+    """
+    flat = pd.Series(np.asarray(ds).reshape(-1))
+    if not covariates:
+        return np.empty((len(flat), 0), "float64")
+    if not pd.api.types.is_datetime64_any_dtype(flat):
+        raise DataValidationError(
+            f"rule 'covariates need dates': window.covariates {list(covariates)} are calendar features, "
+            f"but ds holds {flat.dtype} values, not timestamps (drop the covariates or give dates)"
+        )
+    index = pd.DatetimeIndex(flat)
+    channels = []
+    for name in covariates:
+        length, phase = CALENDAR_CYCLES[name]
+        angle = 2 * np.pi * phase(index) / length
+        channels += [np.sin(angle), np.cos(angle)]
+    return np.stack(channels, axis=1)
 
 
 @dataclass(frozen=True)
 class Scaler:
-    """Per-series affine scaling `(y - loc) / scale`, fit on training points only."""
+    """Everything that turns raw history into model inputs, per series, fit on training points only.
+
+    `y` becomes `(f(y) - loc) / scale`, with `f` = log1p when `value_transform` is "log" (else the
+    identity); each calendar covariate adds a sin and a cos channel beside it. Stored with the model,
+    so forecasts build exactly the inputs training did.
+    """
 
     method: str
     loc: dict[str, float]
     scale: dict[str, float]
+    value_transform: str = "none"
+    covariates: tuple[str, ...] = ()
 
     @classmethod
-    def fit(cls, method: str, train_values: dict[str, np.ndarray]) -> Scaler:
+    def fit(
+        cls,
+        method: str,
+        train_values: dict[str, np.ndarray],
+        *,
+        value_transform: str = "none",
+        covariates: Sequence[str] = (),
+    ) -> Scaler:
         """Fit one (loc, scale) per series; a constant series gets scale 1 instead of 0."""
         loc, scale = {}, {}
-        for uid, values in train_values.items():
+        for uid, raw in train_values.items():
+            values = _forward(value_transform, uid, raw)
             if method == "standard":
                 center, spread = float(np.mean(values)), float(np.std(values))
             elif method == "minmax":
@@ -35,26 +80,46 @@ class Scaler:
             else:
                 center, spread = 0.0, 1.0
             loc[uid], scale[uid] = center, spread if spread > _TINY else 1.0
-        return cls(method, loc, scale)
+        return cls(method, loc, scale, value_transform, tuple(covariates))
 
     def transform(self, uid: str, values: np.ndarray) -> np.ndarray:
         """Scale raw values of series `uid`."""
         loc, scale = self._params(uid)
-        return (values - loc) / scale
+        return (_forward(self.value_transform, uid, values) - loc) / scale
 
     def inverse(self, uids: np.ndarray, scaled: np.ndarray) -> np.ndarray:
         """Undo the scaling row by row: row i of `scaled` belongs to series `uids[i]`."""
         params = np.array([self._params(str(uid)) for uid in uids], dtype="float64").reshape(-1, 2)
-        return scaled * params[:, 1:2] + params[:, 0:1]
+        values = scaled * params[:, 1:2] + params[:, 0:1]
+        return np.expm1(values) if self.value_transform == "log" else values
+
+    def inputs(self, scaled: np.ndarray, ds: np.ndarray) -> np.ndarray:
+        """Model inputs `[n, lookback, 1 + 2k]` from scaled windows `[n, lookback]` and their timestamps."""
+        X = scaled[:, :, np.newaxis]
+        if not self.covariates:
+            return X
+        features = calendar_features(ds, self.covariates).reshape(*scaled.shape, -1)
+        return np.concatenate([X, features], axis=2)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready state, stored beside the model."""
-        return {"method": self.method, "loc": self.loc, "scale": self.scale}
+        """JSON-ready state, stored beside the model (the optional keys only when they are set)."""
+        state: dict[str, Any] = {"method": self.method, "loc": self.loc, "scale": self.scale}
+        if self.value_transform != "none":
+            state["transform"] = self.value_transform
+        if self.covariates:
+            state["covariates"] = list(self.covariates)
+        return state
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Scaler:
         """Rebuild a scaler from `to_dict` output."""
-        return cls(state["method"], dict(state["loc"]), dict(state["scale"]))
+        return cls(
+            state["method"],
+            dict(state["loc"]),
+            dict(state["scale"]),
+            state.get("transform", "none"),
+            tuple(state.get("covariates", ())),
+        )
 
     def _params(self, uid: str) -> tuple[float, float]:
         if uid not in self.loc:
@@ -64,9 +129,23 @@ class Scaler:
         return self.loc[uid], self.scale[uid]
 
 
+def _forward(value_transform: str, uid: str, values: np.ndarray) -> np.ndarray:
+    """Apply the value transform; log1p needs every value above -1."""
+    if value_transform != "log":
+        return values
+    if (bad := int(np.sum(values <= -1))) > 0:
+        raise DataValidationError(
+            f"rule 'log transform needs y > -1': series {uid!r} has {bad} values <= -1 (set window.transform=none)"
+        )
+    return np.log1p(values)
+
+
 @dataclass(frozen=True)
 class Windows:
-    """Supervised windows: `X[n, lookback, 1]`, `y[n, horizon]` and which series/cutoff each row is."""
+    """Supervised windows: `X[n, lookback, 1 + 2k]` (y, then k covariates' sin/cos), `y[n, horizon]`.
+
+    The index says which series and cutoff each row is.
+    """
 
     X: np.ndarray
     y: np.ndarray
@@ -101,7 +180,10 @@ def make_windows(frame: pd.DataFrame, cfg: WindowConfig) -> WindowedData:
     train_len = {uid: len(g) - cfg.val_size - cfg.test_size for uid, g in groups.items()}
     for uid, group in groups.items():
         _check_length(uid, len(group), train_len[uid], cfg)
-    scaler = Scaler.fit(cfg.scaling, {uid: g["y"].to_numpy("float64")[: train_len[uid]] for uid, g in groups.items()})
+    train_values = {uid: g["y"].to_numpy("float64")[: train_len[uid]] for uid, g in groups.items()}
+    scaler = Scaler.fit(cfg.scaling, train_values, value_transform=cfg.transform, covariates=cfg.covariates)
+    for uid, group in groups.items():
+        _check_covariates_vary(uid, group["ds"], cfg.covariates)
     parts: dict[str, list[Windows]] = {"train": [], "val": [], "test": []}
     for uid, group in groups.items():
         for split, windows in _series_windows(uid, group, train_len[uid], cfg, scaler).items():
@@ -126,8 +208,22 @@ def _series_windows(
         "val": (target_start >= val_start) & (target_end < test_start),
         "test": target_start >= test_start,
     }
-    cutoffs = group["ds"].to_numpy()[target_start - 1]
-    return {split: _windows(uid, span[m], cutoffs[m], cfg.lookback) for split, m in masks.items()}
+    ds = group["ds"].to_numpy()
+    X = scaler.inputs(span[:, : cfg.lookback], sliding_window_view(ds, cfg.lookback)[: len(span)]).astype("float32")
+    y = span[:, cfg.lookback :].astype("float32")
+    cutoffs = ds[target_start - 1]
+    return {split: _windows(uid, X[m], y[m], cutoffs[m]) for split, m in masks.items()}
+
+
+def _check_covariates_vary(uid: str, ds: pd.Series, covariates: Sequence[str]) -> None:
+    """Refuse a covariate that is the same at every timestamp (month on yearly data): it is noise."""
+    features = calendar_features(ds, covariates)
+    for position, name in enumerate(covariates):
+        if np.ptp(features[:, 2 * position : 2 * position + 2], axis=0).max() <= 1e-9:
+            raise DataValidationError(
+                f"rule 'covariate varies': window.covariates {name!r} has one value at every timestamp of "
+                f"series {uid!r} (its step is a whole number of {name} cycles); drop it"
+            )
 
 
 def _check_length(uid: str, length: int, train_len: int, cfg: WindowConfig) -> None:
@@ -138,15 +234,13 @@ def _check_length(uid: str, length: int, train_len: int, cfg: WindowConfig) -> N
         )
 
 
-def _windows(uid: str, span: np.ndarray, cutoffs: np.ndarray, lookback: int) -> Windows:
-    index = pd.DataFrame({"unique_id": uid, "cutoff": cutoffs})
-    X = span[:, :lookback, np.newaxis].astype("float32")
-    return Windows(X=X, y=span[:, lookback:].astype("float32"), index=index)
+def _windows(uid: str, X: np.ndarray, y: np.ndarray, cutoffs: np.ndarray) -> Windows:
+    return Windows(X=X, y=y, index=pd.DataFrame({"unique_id": uid, "cutoff": cutoffs}))
 
 
 def _concat(windows: list[Windows], cfg: WindowConfig) -> Windows:
     if not windows:
-        empty = np.empty((0, cfg.lookback, 1), "float32")
+        empty = np.empty((0, cfg.lookback, 1 + 2 * len(cfg.covariates)), "float32")
         return Windows(empty, np.empty((0, cfg.horizon), "float32"), pd.DataFrame(columns=["unique_id", "cutoff"]))
     return Windows(
         X=np.concatenate([w.X for w in windows]),

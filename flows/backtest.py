@@ -1,0 +1,90 @@
+"""The `backtest` flow: series -> data gate -> rolling-origin backtest -> one MLflow run (no registration).
+
+Use it to compare configs on several forecast origins instead of one split; the train flow runs
+the same backtest when `backtest.windows` is set, and its errors calibrate the model's intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.data_gate import data_gate
+from lstm_pipeline.config import PipelineConfig, file_source, load_config
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lstm_pipeline.backtest import BacktestResult
+
+
+@dataclass(frozen=True)
+class BacktestSummary:
+    """Where the backtest was logged and what it scored."""
+
+    run_id: str
+    experiment_id: str
+    metrics: dict[str, float]
+    notes: list[str]
+    tracking_uri: str
+
+
+@task(name="backtest", cache_policy=NO_CACHE)
+def backtest_task(frame: pd.DataFrame, cfg: PipelineConfig) -> BacktestResult:
+    from lstm_pipeline.backtest import plan_folds, run_backtest
+
+    plan = plan_folds(cfg)
+    get_run_logger().info(
+        "%d folds, %d steps ahead, refitting on %d of them", len(plan.hidden), plan.horizon, sum(plan.refit)
+    )
+    result = run_backtest(frame, cfg)
+    m = result.metrics
+    get_run_logger().info(
+        "backtest MASE %.3f (naive %.3f, seasonal naive %.3f)",
+        m["backtest_mase"],
+        m["backtest_naive_mase"],
+        m["backtest_seasonal_naive_mase"],
+    )
+    for note in result.notes:
+        get_run_logger().warning(note)
+    return result
+
+
+@task(name="log-backtest", cache_policy=NO_CACHE)
+def log_backtest_run(cfg: PipelineConfig, frame: pd.DataFrame, result: BacktestResult) -> tuple[str, str]:
+    from lstm_pipeline import plots, tracking
+
+    return tracking.log_backtest_run(cfg, result, plots.backtest_folds(frame, result.errors))
+
+
+@flow(name="backtest", log_prints=True)
+def backtest(
+    config_path: str | None = None, overrides: dict[str, Any] | None = None, data: str | None = None
+) -> BacktestSummary:
+    """Rolling-origin backtest of a config (YAML path + `section.key` overrides) on its series or `data`.
+
+    `backtest.windows` (default here: 5 when the config leaves it at 0) sets the number of origins.
+    """
+    from flows.train import load_series  # here, not at the top: the train flow imports this module
+    from lstm_pipeline.backtest import plan_folds
+    from lstm_pipeline.tracking import use_tracking_store
+    from lstm_pipeline.windowing import min_history
+
+    cfg = with_backtest(load_config(config_path, {**(overrides or {}), **file_source(data)}))
+    uri = use_tracking_store()
+    plan = plan_folds(cfg)
+    min_length = min_history(cfg.window.model_copy(update={"test_size": plan.horizon})) + plan.hidden[0]
+    frame, _, _ = data_gate(load_series(cfg), cfg, context="backtest", min_length=min_length)
+    result = backtest_task(frame, cfg)
+    run_id, experiment_id = log_backtest_run(cfg, frame, result)
+    return BacktestSummary(run_id, experiment_id, result.metrics, result.notes, uri)
+
+
+def with_backtest(cfg: PipelineConfig, default_windows: int = 5) -> PipelineConfig:
+    """`cfg` with `backtest.windows` set to `default_windows` if the config left the backtest off."""
+    if cfg.backtest.windows:
+        return cfg
+    return cfg.model_copy(update={"backtest": cfg.backtest.model_copy(update={"windows": default_windows})})

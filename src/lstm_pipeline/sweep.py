@@ -1,0 +1,321 @@
+"""Hyperparameter sweep: the trial plan (grid or random over dotted config keys), one trial, the sweep's runs.
+
+A trial is the base config plus its overrides plus its own `train.seed`; it trains, scores and logs
+itself as a child MLflow run of the sweep's parent run, from whatever process runs it (a Dask
+worker or the flow's own process), so trials can run in parallel. The parent run and the children
+go through MLflow's client API, never the fluent active-run stack: trials that run in the flow's
+own process must not see the parent as an "active run".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import random
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from lstm_pipeline.config import PipelineConfig, SweepConfig
+from lstm_pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lstm_pipeline.repairs import Repair
+
+PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests child runs by
+ROLE_TAG = "sweep.role"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One point of the search space: its overrides of the base config and its full, validated config."""
+
+    index: int
+    overrides: dict[str, Any]
+    config: PipelineConfig
+
+    @property
+    def name(self) -> str:
+        """The trial's MLflow run name."""
+        return f"trial-{self.index:03d}"
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What a trial produced: its child run, model, score and timings (small: it crosses processes)."""
+
+    index: int
+    run_id: str
+    experiment_id: str
+    model_uri: str
+    score: float
+    metrics: dict[str, float]
+    startup_seconds: float
+    seconds: float
+    worker: str
+
+
+def plan_trials(base: PipelineConfig) -> list[Trial]:
+    """The trials of `base.sweep`: every grid point, or `trials` distinct random points, each validated.
+
+    Raises ConfigError for an unknown key, an empty value list, a grid larger than `trials`, or a
+    trial whose config is invalid (e.g. a lookback longer than the data allows is caught later,
+    by the data gate).
+    """
+    sweep = base.sweep
+    points = _grid(sweep.space)
+    if sweep.method == "grid" and len(points) > sweep.trials:
+        raise ConfigError(
+            f"sweep.space has {len(points)} grid points, more than sweep.trials={sweep.trials}: "
+            "raise sweep.trials or use sweep.method=random"
+        )
+    if sweep.method == "random" and len(points) > sweep.trials:
+        chosen = sorted(random.Random(sweep.seed).sample(range(len(points)), sweep.trials))
+        points = [points[i] for i in chosen]
+    return [_trial(base, index, point) for index, point in enumerate(points)]
+
+
+def _grid(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    if not space:
+        raise ConfigError("sweep.space is empty: give at least one key, e.g. window.lookback: [10, 20]")
+    for key, values in space.items():
+        if key.split(".")[0] == "sweep":
+            raise ConfigError(f"sweep.space cannot vary the sweep itself ({key!r})")
+        if not values:
+            raise ConfigError(f"sweep.space[{key!r}] has no values to try")
+    keys = list(space)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(space[k] for k in keys))]
+
+
+def _trial(base: PipelineConfig, index: int, point: dict[str, Any]) -> Trial:
+    overrides = {"train.seed": base.train.seed + index, **point}
+    return Trial(index, point, apply_overrides(base, overrides))
+
+
+def apply_overrides(base: PipelineConfig, overrides: Mapping[str, Any]) -> PipelineConfig:
+    """`base` with `section.key -> value` overrides applied, validated as a whole."""
+    data = base.model_dump()
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None  # type: ignore[assignment]
+        if not isinstance(node, dict) or leaf not in node:
+            raise ConfigError(f"sweep.space key {dotted!r} is not a config setting (e.g. model.units)")
+        node[leaf] = value
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"sweep trial {dict(overrides)} is not a valid config: {problems}") from None
+
+
+def require_prefect_server(sweep: SweepConfig, api_url: str | None) -> None:
+    """Refuse a parallel sweep without a Prefect server.
+
+    Without `PREFECT_API_URL` every Dask worker process would start its own temporary Prefect
+    server (seconds each, one SQLite database each, runs invisible to the flow's server), and
+    workers on other machines could not report at all.
+    """
+    if api_url or (sweep.workers == 1 and not sweep.scheduler_address):
+        return
+    where = f"the Dask scheduler {sweep.scheduler_address}" if sweep.scheduler_address else f"{sweep.workers} workers"
+    raise ConfigError(
+        f"a sweep on {where} needs a Prefect server: start one (prefect server start) and export "
+        "PREFECT_API_URL=http://127.0.0.1:4200/api, or run the trials one after another with --workers 1"
+    )
+
+
+def threads_for(sweep: SweepConfig, cores: int | None = None) -> int | None:
+    """TensorFlow intra-op threads per trial: the configured number, else cores shared by the local workers.
+
+    None leaves TensorFlow's default (all cores): for trials one after another, and on a remote
+    scheduler whose machines this process cannot see.
+    """
+    if sweep.threads_per_trial is not None:
+        return sweep.threads_per_trial
+    if sweep.scheduler_address or sweep.workers == 1:
+        return None
+    return max(1, (cores or os.cpu_count() or 1) // sweep.workers)
+
+
+def trial_score(frame: pd.DataFrame, cfg: PipelineConfig, metrics: Mapping[str, float]) -> float:
+    """The number trials are ranked by (lower is better).
+
+    Test-set MASE for now; the rolling-origin backtest's MASE replaces it with
+    `return run_backtest(frame, cfg).metrics["backtest_mase"]` (lstm_pipeline.backtest).
+    """
+    return float(metrics["test_mase"])
+
+
+def run_trial(
+    trial: Trial,
+    frame: pd.DataFrame,
+    *,
+    parent_run_id: str,
+    tracking_uri: str,
+    threads: int | None = None,
+    repairs: Sequence[Repair] = (),
+) -> TrialResult:
+    """Train, evaluate and score one trial and log it as a child run of `parent_run_id`.
+
+    Runs in any process: it points MLflow at `tracking_uri` itself. `startup_seconds` is what
+    importing TensorFlow, Keras and MLflow cost this trial; on a worker that already ran one, ~0.
+    """
+    began = time.perf_counter()
+    import keras
+    import mlflow
+
+    startup = time.perf_counter() - began
+    limit_tensorflow_threads(threads)
+    mlflow.set_tracking_uri(tracking_uri)
+    keras.backend.clear_session()  # a long-lived worker must not accumulate the graphs of past trials
+    logged, metrics = _train_and_log(trial, frame, repairs)
+    score = trial_score(frame, trial.config, metrics)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    _mark_child(logged.run_id, trial, parent_run_id, score=score, startup=startup, worker=worker)
+    return TrialResult(
+        trial.index,
+        logged.run_id,
+        logged.experiment_id,
+        logged.model_uri,
+        score,
+        metrics,
+        startup,
+        time.perf_counter() - began,
+        worker,
+    )
+
+
+def limit_tensorflow_threads(threads: int | None) -> None:
+    """Cap TensorFlow's intra-op threads in this process (it can be set only before TF first runs an op)."""
+    if threads is None:
+        return
+    import tensorflow as tf
+
+    # Once TensorFlow has run an op, a different value raises: an earlier trial set it, keep that.
+    with contextlib.suppress(RuntimeError):
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+
+
+def _train_and_log(trial: Trial, frame: pd.DataFrame, repairs: Sequence[Repair]) -> tuple[Any, dict[str, float]]:
+    from lstm_pipeline import plots, tracking
+    from lstm_pipeline.evaluation import evaluate_saved_model
+    from lstm_pipeline.training import train_and_save
+    from lstm_pipeline.windowing import make_windows
+
+    cfg = trial.config
+    data = make_windows(frame, cfg.window)
+    workdir = tempfile.mkdtemp(prefix="lstm-pipeline-trial-")
+    try:
+        keras_path = str(Path(workdir) / "model.keras")
+        training = train_and_save(data, cfg, keras_path)
+        evaluation = evaluate_saved_model(keras_path, frame, data, cfg)
+        logged = tracking.log_training_run(
+            cfg=cfg,
+            frame=frame,
+            source=cfg.source.path or cfg.source.kind,
+            training=training,
+            evaluation=evaluation,
+            figures={"loss": plots.loss_curve(training)},
+            keras_path=keras_path,
+            scaler=data.scaler,
+            repairs=repairs,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return logged, evaluation.metrics
+
+
+def _mark_child(run_id: str, trial: Trial, parent_run_id: str, *, score: float, startup: float, worker: str) -> None:
+    """Nest the finished run under the sweep and record what the trial varied and how it scored."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    tags = {
+        PARENT_TAG: parent_run_id,
+        ROLE_TAG: "trial",
+        "mlflow.runName": trial.name,
+        "sweep.trial": str(trial.index),
+        "sweep.overrides": json.dumps(trial.overrides, sort_keys=True),
+        "sweep.worker": worker,
+    }
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    client.log_metric(run_id, "sweep_score", score)
+    client.log_metric(run_id, "trial_startup_seconds", startup)
+
+
+def start_parent_run(cfg: PipelineConfig, trials: Sequence[Trial]) -> tuple[str, str]:
+    """Open the sweep's parent run (config, search space, plan); return (run id, experiment id)."""
+    import mlflow
+
+    from lstm_pipeline.tracking import ensure_experiment, run_tags
+
+    experiment_id = ensure_experiment(cfg.tracking.experiment)
+    client = mlflow.MlflowClient()
+    tags = run_tags(cfg) | {ROLE_TAG: "parent"}
+    run = client.create_run(experiment_id, tags=tags, run_name=f"sweep-{cfg.sweep.method}-{len(trials)}")
+    params = {k: v for k, v in cfg.flat().items() if not k.startswith("sweep.space.")}
+    params["sweep.space"] = json.dumps(cfg.sweep.space, sort_keys=True)
+    params["sweep.planned_trials"] = len(trials)
+    _log_params(client, run.info.run_id, params)
+    plan = [{"trial": t.index, "seed": t.config.train.seed, **t.overrides} for t in trials]
+    client.log_text(run.info.run_id, json.dumps(plan, indent=2, default=str), "sweep/plan.json")
+    return run.info.run_id, experiment_id
+
+
+def _log_params(client: Any, run_id: str, params: Mapping[str, Any]) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(key, str(value)) for key, value in params.items()]
+    for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
+        client.log_batch(run_id, params=items[start : start + 100])
+
+
+def best_trial(results: Sequence[TrialResult]) -> TrialResult:
+    """The lowest score (ties: the lower index); NaN scores never win."""
+    ranked = sorted(results, key=lambda r: (r.score != r.score, r.score, r.index))  # NaN != NaN
+    if not ranked:
+        raise ValueError("no trial results to choose from")
+    return ranked[0]
+
+
+def finish_parent_run(run_id: str, results: Sequence[TrialResult], *, seconds: float) -> TrialResult:
+    """Record the trials' table and the best trial on the parent run, end it FINISHED; return the best."""
+    import mlflow
+    import pandas as pd
+
+    client = mlflow.MlflowClient()
+    best = best_trial(results)
+    table = pd.DataFrame(
+        [
+            {"trial": r.index, "score": r.score, "run_id": r.run_id, "seconds": r.seconds, "worker": r.worker}
+            for r in sorted(results, key=lambda r: r.index)
+        ]
+    )
+    client.log_text(run_id, table.to_csv(index=False), "sweep/trials.csv")
+    for key, value in {"sweep.best_run_id": best.run_id, "sweep.best_trial": str(best.index)}.items():
+        client.set_tag(run_id, key, value)
+    for key, number in {"best_score": best.score, "trials_run": len(results), "sweep_seconds": seconds}.items():
+        client.log_metric(run_id, key, float(number))
+    client.set_terminated(run_id, "FINISHED")
+    return best
+
+
+def fail_parent_run(run_id: str) -> None:
+    """End the parent run FAILED (a trial or the sweep broke)."""
+    import mlflow
+
+    mlflow.MlflowClient().set_terminated(run_id, "FAILED")
