@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced-$(UV_VERSION)
 export UV_COMPILE_BYTECODE := 1
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test test-fast test-e2e team-up team-down bench lint clean help
+.PHONY: demo test test-fast test-e2e team-up team-down bench lint audit clean help
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,13 +36,17 @@ test-fast: $(STAMP)  ## unit tests only (seconds)
 bench: $(STAMP)  ## every benchmark, each with its ratio to a reference run beside it (see BENCHMARKS.md)
 	$(VENV)/bin/python bench/run_all.py --all
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(STAMP)  ## ruff, mypy and the dependency audit
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	scripts/audit.sh
+
+audit: $(STAMP)  ## audit uv.lock for known vulnerabilities (AUDIT_STRICT=1: fail if the service is unreachable)
+	scripts/audit.sh
 
 clean:  ## remove the environment, the MLflow store and the outputs
-	rm -rf $(VENV) .tools mlruns outputs
+	rm -rf $(VENV) .tools mlruns outputs .audit
 
 $(UV):
 	$(PYTHON) -m venv .tools

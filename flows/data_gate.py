@@ -56,7 +56,8 @@ def validate_series(
     write_report(report, folder)
     create_markdown_artifact(
         key=f"data-validation-{context}",
-        markdown=f"{report.markdown()}\n\nReport: `{folder}` (Data Docs: `data_docs/index.html`)",
+        markdown=f"{report.markdown()}\n\nReport: `{folder}`"
+        + ("" if report.success else " (Data Docs: `data_docs/index.html`)"),
         description=f"Great Expectations contract on the {context} data",
     )
     return report, folder

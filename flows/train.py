@@ -69,6 +69,8 @@ def start_run(cfg: PipelineConfig) -> LoggedRun:
 
 @task(name="fit-model", cache_policy=NO_CACHE)
 def fit_model(data: WindowedData, cfg: PipelineConfig, keras_path: str) -> TrainingResult:
+    import keras  # noqa: F401 - loaded before the log line, so the line means the fit itself is starting
+
     from lstm_pipeline.training import train_and_save
 
     get_run_logger().info("fitting on %d windows for %d epochs", len(data.train), cfg.train.epochs)

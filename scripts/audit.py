@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -78,7 +79,7 @@ def decide(report: dict[str, Any], reasons: dict[str, str], *, strict: bool = Fa
     if not isinstance(dependencies, list):
         raise ValueError("not a pip-audit JSON report: no 'dependencies' list")
     for dep in dependencies:
-        name = f"{dep['name']}=={dep.get('version', '?')}"
+        name = f"{dep['name']}=={dep.get('version') or _skipped_version(dep)}"
         if "skip_reason" in dep:
             verdict.not_audited.append(name)
             continue
@@ -97,6 +98,12 @@ def decide(report: dict[str, Any], reasons: dict[str, str], *, strict: bool = Fa
             else:
                 verdict.ignored.append((finding, reason))
     return verdict
+
+
+def _skipped_version(dep: dict[str, Any]) -> str:
+    """pip-audit leaves the version out of a skipped package; its reason ends with it: `... name (1.2.3)`."""
+    found = re.search(r"\(([^()]+)\)\s*$", str(dep.get("skip_reason", "")))
+    return found.group(1) if found else "?"
 
 
 def describe(verdict: Verdict) -> str:
@@ -123,7 +130,22 @@ def describe(verdict: Verdict) -> str:
             "upgrade it, or add the id with a written reason to security/audit-ignore.toml"
         )
     lines += [f"ERROR     {complaint}" for complaint in verdict.bad_ignores]
-    lines.append("audit " + ("passed" if verdict.passed else "FAILED"))
+    if not verdict.passed:
+        why = [f"{len(verdict.unreasoned)} vulnerabilities without a written reason"] if verdict.unreasoned else []
+        why += [f"{len(verdict.bad_ignores)} ignore entries without an id or reason"] if verdict.bad_ignores else []
+        why += (
+            [f"strict, and {len(verdict.not_audited)} packages not audited"]
+            if verdict.strict and verdict.not_audited
+            else []
+        )
+        lines.append("audit FAILED: " + "; ".join(why))
+    elif verdict.not_audited:
+        lines.append(
+            f"audit passed for the {len(verdict.audited)} audited packages only: {len(verdict.not_audited)} are "
+            "UNKNOWN (set AUDIT_STRICT=1 to fail on that)"
+        )
+    else:
+        lines.append("audit passed: every package audited, no vulnerability without a written reason")
     return "\n".join(lines)
 
 

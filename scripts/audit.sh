@@ -22,6 +22,7 @@ mkdir -p "$OUT"
     --format requirements-txt --quiet --output-file "$OUT/requirements.txt"
 packages=$(grep -cE '^[A-Za-z0-9]' "$OUT/requirements.txt" || true)
 echo "exported $packages pinned packages from uv.lock to $OUT/requirements.txt"
+echo "(pip-audit checks the pins whose environment markers match this machine's Python and platform)"
 
 rm -f "$OUT/pip-audit.json"
 set +e

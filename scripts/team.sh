@@ -7,6 +7,7 @@
 #   scripts/team.sh status   what runs, on which port, and where its log is
 #   scripts/team.sh env      the exports that point a shell at team mode: eval "$(scripts/team.sh env)"
 #   scripts/team.sh deploy   deploy prefect.yaml again (after editing it, or to change LSTM_PIPELINE_HOME)
+#   scripts/team.sh servers  start only the two servers (no pool, deployments or worker)
 #
 # Settings (environment variables):
 #   TEAM_MLFLOW_PORT   MLflow tracking server port (default 5000)
@@ -15,6 +16,11 @@
 #                      (default: <checkout>/.team, ignored by git)
 #   LSTM_PIPELINE_HOME where flow runs write outputs/ (recorded in the deployments at deploy time;
 #                      default: beside the checkout)
+#   TEAM_MLFLOW_AUTH   1: MLflow asks for a user and password (its basic-auth app). The admin password
+#                      is generated once into $TEAM_DIR/mlflow/auth.ini (mode 0600); `env` exports
+#                      MLFLOW_TRACKING_USERNAME/PASSWORD, and the worker passes them to flow runs.
+#   TEAM_PREFECT_AUTH  1: the Prefect server asks for an auth string, generated once into
+#                      $TEAM_DIR/prefect/auth-string (mode 0600); `env` exports PREFECT_API_AUTH_STRING.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -28,6 +34,9 @@ MLFLOW_URL=http://$HOST:$MLFLOW_PORT
 PREFECT_URL=http://$HOST:$PREFECT_PORT
 LOGS=$TEAM_DIR/logs
 RUN=$TEAM_DIR/run
+MLFLOW_AUTH_FILE=$TEAM_DIR/mlflow/auth.ini
+MLFLOW_SECRET_FILE=$TEAM_DIR/mlflow/flask-secret-key
+PREFECT_AUTH_FILE=$TEAM_DIR/prefect/auth-string
 
 # What each process group must contain in `ps` before we signal it (guards against a stale pid file
 # whose number now belongs to someone else).
@@ -50,6 +59,51 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export MLFLOW_TRACKING_URI=$MLFLOW_URL
 export NO_PROXY=${NO_PROXY:+$NO_PROXY,}127.0.0.1,localhost
 export no_proxy=$NO_PROXY
+
+# A secret, generated once, readable by its owner only.
+new_secret() { "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+
+mlflow_password() { sed -n 's/^admin_password = //p' "$MLFLOW_AUTH_FILE"; }
+
+# Clients (this script, the worker and the flow runs it starts) use the credentials when they exist;
+# a server without auth ignores them.
+load_credentials() {
+    if [[ -f $MLFLOW_AUTH_FILE ]]; then
+        export MLFLOW_TRACKING_USERNAME=admin
+        MLFLOW_TRACKING_PASSWORD=$(mlflow_password)
+        export MLFLOW_TRACKING_PASSWORD
+    fi
+    if [[ -f $PREFECT_AUTH_FILE ]]; then
+        PREFECT_API_AUTH_STRING=$(cat "$PREFECT_AUTH_FILE")
+        export PREFECT_API_AUTH_STRING
+    fi
+}
+load_credentials
+
+# The basic-auth app's config: users in their own SQLite file, the admin's password generated here
+# (MLflow has none by default), other users may read but not write unless granted.
+ensure_mlflow_auth() {
+    [[ -f $MLFLOW_SECRET_FILE ]] || (umask 077 && new_secret >"$MLFLOW_SECRET_FILE")
+    [[ -f $MLFLOW_AUTH_FILE ]] && return
+    local password
+    password=$(new_secret)
+    (
+        umask 077
+        printf '%s\n' "[mlflow]" "default_permission = READ" \
+            "database_uri = sqlite:///$TEAM_DIR/mlflow/basic_auth.db" "admin_username = admin" \
+            "admin_password = $password" \
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth" >"$MLFLOW_AUTH_FILE"
+    )
+    say "mlflow: basic auth on; user admin, password in $MLFLOW_AUTH_FILE (readable by you only)"
+}
+
+ensure_prefect_auth() {
+    [[ -f $PREFECT_AUTH_FILE ]] && return
+    local secret
+    secret=$(new_secret)
+    (umask 077 && printf 'admin:%s\n' "$secret" >"$PREFECT_AUTH_FILE")
+    say "prefect: auth string on; it is in $PREFECT_AUTH_FILE (readable by you only)"
+}
 
 pgid_of() { [[ -f $RUN/$1.pid ]] && cat "$RUN/$1.pid"; }
 
@@ -84,10 +138,14 @@ start() {
 # wait_for NAME URL SECONDS: until URL answers 200; fail with the log's tail if the process dies.
 wait_for() {
     local name=$1 url=$2 seconds=$3 waited=0
-    until "$BIN/python" -c 'import sys, urllib.request as u
+    until "$BIN/python" -c 'import base64, os, sys, urllib.request as u
 o = u.build_opener(u.ProxyHandler({}))
+r = u.Request(sys.argv[1])
+if os.environ.get("MLFLOW_TRACKING_PASSWORD"):  # a server without auth ignores the header
+    pair = os.environ["MLFLOW_TRACKING_USERNAME"] + ":" + os.environ["MLFLOW_TRACKING_PASSWORD"]
+    r.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
 try:
-    sys.exit(0 if o.open(sys.argv[1], timeout=3).status == 200 else 1)
+    sys.exit(0 if o.open(r, timeout=3).status == 200 else 1)
 except Exception:
     sys.exit(1)' "$url"; do
         if ! running "$name"; then
@@ -147,7 +205,7 @@ deploy() {
         "(MLflow $MLFLOW_TRACKING_URI, outputs in ${LSTM_PIPELINE_HOME:-$ROOT}/outputs)"
 }
 
-up() {
+servers() {
     [[ -x $BIN/prefect && -x $BIN/mlflow ]] || die "no environment at $BIN: run 'make demo' (or 'make test') once first"
     mkdir -p "$TEAM_DIR/mlflow" "$PREFECT_HOME" "$LOGS" "$RUN"
     [[ -f $TEAM_DIR/.gitignore ]] || echo '*' >"$TEAM_DIR/.gitignore"
@@ -155,14 +213,40 @@ up() {
     check_port prefect "$PREFECT_PORT" TEAM_PREFECT_PORT
 
     # One uvicorn worker and no job runner: ~0.5 GB instead of 2-3 GB.
-    start mlflow env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false "$BIN/mlflow" server \
-        --backend-store-uri "sqlite:///$TEAM_DIR/mlflow/mlflow.db" \
-        --artifacts-destination "$TEAM_DIR/mlflow/artifacts" \
-        --host "$HOST" --port "$MLFLOW_PORT" --workers 1
-    start prefect "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT"
+    local mlflow_args=(--backend-store-uri "sqlite:///$TEAM_DIR/mlflow/mlflow.db"
+        --artifacts-destination "$TEAM_DIR/mlflow/artifacts" --host "$HOST" --port "$MLFLOW_PORT" --workers 1)
+    if [[ ${TEAM_MLFLOW_AUTH:-0} == 1 ]]; then
+        ensure_mlflow_auth
+        # The secrets go to the server's environment only (a subshell), never to a command line;
+        # the files it creates (the users' password hashes among them) are private.
+        (
+            umask 077
+            export MLFLOW_AUTH_CONFIG_PATH=$MLFLOW_AUTH_FILE
+            MLFLOW_FLASK_SERVER_SECRET_KEY=$(cat "$MLFLOW_SECRET_FILE")
+            export MLFLOW_FLASK_SERVER_SECRET_KEY
+            start mlflow env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false "$BIN/mlflow" server --app-name basic-auth \
+                "${mlflow_args[@]}"
+        )
+    else
+        start mlflow env MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false "$BIN/mlflow" server "${mlflow_args[@]}"
+    fi
+    if [[ ${TEAM_PREFECT_AUTH:-0} == 1 ]]; then
+        ensure_prefect_auth
+        (
+            PREFECT_SERVER_API_AUTH_STRING=$(cat "$PREFECT_AUTH_FILE")
+            export PREFECT_SERVER_API_AUTH_STRING
+            start prefect "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT"
+        )
+    else
+        start prefect "$BIN/prefect" server start --host "$HOST" --port "$PREFECT_PORT"
+    fi
+    load_credentials
     wait_for mlflow "$MLFLOW_URL/api/2.0/mlflow/experiments/search?max_results=1" 180
     wait_for prefect "$PREFECT_URL/api/health" 150
+}
 
+up() {
+    servers
     if ! "$BIN/prefect" work-pool inspect "$POOL" >/dev/null 2>&1; then
         "$BIN/prefect" work-pool create "$POOL" --type process >>"$LOGS/deploy.log" 2>&1 ||
             die "cannot create work pool $POOL (see $LOGS/deploy.log)"
@@ -214,6 +298,14 @@ env_exports() {
 export PREFECT_API_URL=$PREFECT_URL/api
 export MLFLOW_TRACKING_URI=$MLFLOW_URL
 EOF
+    # Credentials only when an auth mode created them (quoted: the output goes through eval).
+    if [[ -n ${MLFLOW_TRACKING_PASSWORD:-} ]]; then
+        printf 'export MLFLOW_TRACKING_USERNAME=%q\nexport MLFLOW_TRACKING_PASSWORD=%q\n' \
+            "$MLFLOW_TRACKING_USERNAME" "$MLFLOW_TRACKING_PASSWORD"
+    fi
+    if [[ -n ${PREFECT_API_AUTH_STRING:-} ]]; then
+        printf 'export PREFECT_API_AUTH_STRING=%q\n' "$PREFECT_API_AUTH_STRING"
+    fi
 }
 
 case ${1:-} in
@@ -222,8 +314,9 @@ down) down ;;
 status) status ;;
 env) env_exports ;;
 deploy) deploy ;;
+servers) servers ;;
 *)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

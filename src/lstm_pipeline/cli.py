@@ -6,7 +6,10 @@ so `lstm-pipeline --help` answers at once.
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +31,31 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def main() -> None:
+    """The console entry point: run the command, then leave without the interpreter's slow teardown.
+
+    Tearing down TensorFlow, MLflow and friends takes ~3.6 s after every command (measured). The
+    exit hook is registered before any flow import, so it runs after the other exit handlers
+    (Prefect's temporary server stop and log flush among them) and only for a command that succeeded.
+    """
+    outcome: dict[str, object] = {}
+    atexit.register(_exit_now_if_succeeded, outcome)
+    try:
+        app()
+    except SystemExit as exc:
+        outcome["code"] = exc.code
+        raise
+
+
+def _exit_now_if_succeeded(outcome: dict[str, object]) -> None:
+    if "code" in outcome and outcome["code"] in (0, None):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
 
 ConfigOption = Annotated[
     Path | None,

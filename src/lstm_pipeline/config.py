@@ -56,6 +56,9 @@ class WindowConfig(_Section):
     covariates: list[Literal["month", "dayofweek", "hour", "dayofyear"]] = Field(
         default_factory=list, description="calendar features (sin/cos) fed beside y; need datetime ds"
     )
+    anchor: Literal["none", "last", "mean"] = Field(
+        "none", description="inputs and targets relative to the input window's last or mean value (local level)"
+    )
 
     @model_validator(mode="after")
     def _covariates_once(self) -> WindowConfig:

@@ -28,7 +28,10 @@ def predict_batched(model: object, X: np.ndarray) -> np.ndarray:
 def forecast_windows(predict: Predict, windows: Windows, scaler: Scaler) -> pd.DataFrame:
     """Forecast every window of a split in raw units: `unique_id, cutoff, yhat` (an array per row)."""
     uids = windows.index["unique_id"].to_numpy()
-    values = scaler.inverse(uids, np.asarray(predict(windows.X), dtype="float64"))
+    scaled = np.asarray(predict(windows.X), dtype="float64")
+    if windows.levels is not None:  # targets were measured from each window's anchor
+        scaled = scaled + windows.levels
+    values = scaler.inverse(uids, scaled)
     return windows.index.assign(yhat=list(values))
 
 
@@ -49,6 +52,8 @@ def forecast(
     for start in range(0, n_steps, model_horizon):
         X = scaler.inputs(values, dates)
         block = np.asarray(predict(X.astype("float32")), dtype="float64")[:, :model_horizon]
+        if (levels := scaler.levels(values)) is not None:
+            block = block + levels
         blocks.append(block)
         values = np.concatenate([values, block], axis=1)[:, -lookback:]
         if scaler.covariates:  # the fed-back steps' own timestamps

@@ -1,7 +1,9 @@
 """The MLflow pyfunc, logged as code: raw history in (`unique_id, ds, y`), forecasts out.
 
-MLflow loads this file with the model's artifacts: the `.keras` network (loaded with
-`safe_mode=True`) and a JSON file with the window sizes and the per-series scaler.
+MLflow loads this file with the model's artifacts: the `.keras` network (its config checked for
+Lambda layers and non-Keras classes, then loaded with `safe_mode=True`) and a JSON file with the
+window sizes and the per-series scaler. Nothing is unpickled: `registry.load` refuses a model
+that is not logged from code before MLflow opens it.
 """
 
 from __future__ import annotations

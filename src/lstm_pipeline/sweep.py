@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lstm_pipeline.repairs import Repair
+    from lstm_pipeline.tracking import LoggedRun
 
 PARENT_TAG = "mlflow.parentRunId"  # what the MLflow UI nests child runs by
 ROLE_TAG = "sweep.role"
@@ -150,13 +151,13 @@ def threads_for(sweep: SweepConfig, cores: int | None = None) -> int | None:
     return max(1, (cores or os.cpu_count() or 1) // sweep.workers)
 
 
-def trial_score(frame: pd.DataFrame, cfg: PipelineConfig, metrics: Mapping[str, float]) -> float:
+def trial_score(metrics: Mapping[str, float]) -> float:
     """The number trials are ranked by (lower is better).
 
-    Test-set MASE for now; the rolling-origin backtest's MASE replaces it with
-    `return run_backtest(frame, cfg).metrics["backtest_mase"]` (lstm_pipeline.backtest).
+    The rolling-origin backtest's MASE when the trial ran one (`backtest.windows` > 0): several
+    forecast origins rank configs more reliably than one split; else the test-set MASE.
     """
-    return float(metrics["test_mase"])
+    return float(metrics.get("backtest_mase", metrics["test_mase"]))
 
 
 def run_trial(
@@ -168,33 +169,35 @@ def run_trial(
     threads: int | None = None,
     repairs: Sequence[Repair] = (),
 ) -> TrialResult:
-    """Train, evaluate and score one trial and log it as a child run of `parent_run_id`.
+    """Train, evaluate and score one trial, logged as a child run of `parent_run_id`.
 
-    Runs in any process: it points MLflow at `tracking_uri` itself. `startup_seconds` is what
-    importing TensorFlow, Keras and MLflow cost this trial; on a worker that already ran one, ~0.
+    Runs in any process: it points MLflow at `tracking_uri` itself. The child run is opened (and
+    nested) before fitting, so a trial that crashes shows as a FAILED child. `startup_seconds` is
+    what importing TensorFlow, Keras and MLflow cost this trial: on a worker that already ran one, ~0.
     """
     began = time.perf_counter()
     import keras
     import mlflow
 
+    from lstm_pipeline.tracking import begin_training_run, end_run_unless_finished
+
     startup = time.perf_counter() - began
     limit_tensorflow_threads(threads)
     mlflow.set_tracking_uri(tracking_uri)
     keras.backend.clear_session()  # a long-lived worker must not accumulate the graphs of past trials
-    logged, metrics = _train_and_log(trial, frame, repairs)
-    score = trial_score(frame, trial.config, metrics)
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    _mark_child(logged.run_id, trial, parent_run_id, score=score, startup=startup, worker=worker)
+    opened = begin_training_run(trial.config)
+    _nest(opened.run_id, trial, parent_run_id, worker)
+    try:
+        logged, metrics = _train_and_log(trial, frame, repairs, opened.run_id)
+    except BaseException as exc:  # a cancelled trial (BaseException) ends KILLED, an error FAILED
+        end_run_unless_finished(opened.run_id, killed=not isinstance(exc, Exception))
+        raise
+    score = trial_score(metrics)
+    mlflow.MlflowClient().log_batch(opened.run_id, metrics=_metrics(sweep_score=score, trial_startup_seconds=startup))
+    seconds = time.perf_counter() - began
     return TrialResult(
-        trial.index,
-        logged.run_id,
-        logged.experiment_id,
-        logged.model_uri,
-        score,
-        metrics,
-        startup,
-        time.perf_counter() - began,
-        worker,
+        trial.index, logged.run_id, logged.experiment_id, logged.model_uri, score, metrics, startup, seconds, worker
     )
 
 
@@ -209,19 +212,25 @@ def limit_tensorflow_threads(threads: int | None) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
 
 
-def _train_and_log(trial: Trial, frame: pd.DataFrame, repairs: Sequence[Repair]) -> tuple[Any, dict[str, float]]:
+def _train_and_log(
+    trial: Trial, frame: pd.DataFrame, repairs: Sequence[Repair], run_id: str
+) -> tuple[LoggedRun, dict[str, float]]:
     from lstm_pipeline import plots, tracking
+    from lstm_pipeline.backtest import run_backtest
     from lstm_pipeline.evaluation import evaluate_saved_model
     from lstm_pipeline.training import train_and_save
     from lstm_pipeline.windowing import make_windows
 
     cfg = trial.config
+    backtested = run_backtest(frame, cfg) if cfg.backtest.windows else None
     data = make_windows(frame, cfg.window)
     workdir = tempfile.mkdtemp(prefix="lstm-pipeline-trial-")
     try:
         keras_path = str(Path(workdir) / "model.keras")
         training = train_and_save(data, cfg, keras_path)
         evaluation = evaluate_saved_model(keras_path, frame, data, cfg)
+        if backtested is not None:
+            tracking.log_backtest(run_id, backtested, plots.backtest_folds(frame, backtested.errors))
         logged = tracking.log_training_run(
             cfg=cfg,
             frame=frame,
@@ -232,17 +241,19 @@ def _train_and_log(trial: Trial, frame: pd.DataFrame, repairs: Sequence[Repair])
             keras_path=keras_path,
             scaler=data.scaler,
             repairs=repairs,
+            run_id=run_id,
+            intervals=backtested.quantiles if backtested else None,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return logged, evaluation.metrics
+    return logged, {**evaluation.metrics, **(backtested.metrics if backtested else {})}
 
 
-def _mark_child(run_id: str, trial: Trial, parent_run_id: str, *, score: float, startup: float, worker: str) -> None:
-    """Nest the finished run under the sweep and record what the trial varied and how it scored."""
+def _nest(run_id: str, trial: Trial, parent_run_id: str, worker: str) -> None:
+    """Nest the trial's run under the sweep's and record what it varies and where it runs."""
     import mlflow
+    from mlflow.entities import RunTag
 
-    client = mlflow.MlflowClient()
     tags = {
         PARENT_TAG: parent_run_id,
         ROLE_TAG: "trial",
@@ -251,10 +262,14 @@ def _mark_child(run_id: str, trial: Trial, parent_run_id: str, *, score: float, 
         "sweep.overrides": json.dumps(trial.overrides, sort_keys=True),
         "sweep.worker": worker,
     }
-    for key, value in tags.items():
-        client.set_tag(run_id, key, value)
-    client.log_metric(run_id, "sweep_score", score)
-    client.log_metric(run_id, "trial_startup_seconds", startup)
+    mlflow.MlflowClient().log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+
+
+def _metrics(**values: float) -> list[Any]:
+    from mlflow.entities import Metric
+
+    timestamp = int(time.time() * 1000)
+    return [Metric(key, float(value), timestamp, 0) for key, value in values.items()]
 
 
 def start_parent_run(cfg: PipelineConfig, trials: Sequence[Trial]) -> tuple[str, str]:

@@ -346,7 +346,7 @@ def environment_requirements() -> str:
     Read from the installed packages' metadata (milliseconds), so it holds even without a lock
     file; `uv.lock.sha256` ties it to the checkout's lock when there is one.
     """
-    pins = {}
+    pins: dict[str, str] = {}
     for dist in metadata.distributions():
         name, version = _name_and_version(dist)
         if name:  # first on sys.path wins, as at import

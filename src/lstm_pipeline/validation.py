@@ -89,7 +89,9 @@ def validate(
     known_series: set[str] | None = None,
     docs_dir: Path | None = None,
 ) -> ValidationReport:
-    """Run the suite on `frame`; with `docs_dir`, also render GX Data Docs (HTML) there.
+    """Run the suite on `frame`; if it fails and `docs_dir` is given, render GX Data Docs (HTML) there.
+
+    Data Docs cost about a second, and only a failure's report is kept, so a passing run skips them.
 
     `model_freq` and `known_series` add the forecast-time rules against the trained model.
     """
@@ -101,7 +103,10 @@ def validate(
             frame, min_length=min_length, freq=cfg.freq, model_freq=model_freq, known_series=known_series
         )
         checked = frame.join(rules.add_prefix(_RULE_PREFIX))
-    result = _run_suite(checked, _expectations(checked, cfg, complete, min_length), docs_dir)
+    expectations = _expectations(checked, cfg, complete, min_length)
+    result = _run_suite(checked, expectations, None)
+    if not result.success and docs_dir is not None:
+        result = _run_suite(checked, expectations, docs_dir)
     freqs = frequencies(frame, cfg.freq) if complete else {}
     rule_results = [_rule_result(r, frame) for r in result.results]
     return ValidationReport(context, bool(result.success), rule_results, freqs, result.to_json_dict())

@@ -50,8 +50,10 @@ class Scaler:
     """Everything that turns raw history into model inputs, per series, fit on training points only.
 
     `y` becomes `(f(y) - loc) / scale`, with `f` = log1p when `value_transform` is "log" (else the
-    identity); each calendar covariate adds a sin and a cos channel beside it. Stored with the model,
-    so forecasts build exactly the inputs training did.
+    identity); with an `anchor`, each window's inputs and targets are then measured from its level
+    (last or mean input value), so a trend never pushes inputs outside the range seen in training;
+    each calendar covariate adds a sin and a cos channel beside y. Stored with the model, so
+    forecasts build exactly the inputs training did.
     """
 
     method: str
@@ -59,6 +61,7 @@ class Scaler:
     scale: dict[str, float]
     value_transform: str = "none"
     covariates: tuple[str, ...] = ()
+    anchor: str = "none"
 
     @classmethod
     def fit(
@@ -68,6 +71,7 @@ class Scaler:
         *,
         value_transform: str = "none",
         covariates: Sequence[str] = (),
+        anchor: str = "none",
     ) -> Scaler:
         """Fit one (loc, scale) per series; a constant series gets scale 1 instead of 0."""
         loc, scale = {}, {}
@@ -80,7 +84,7 @@ class Scaler:
             else:
                 center, spread = 0.0, 1.0
             loc[uid], scale[uid] = center, spread if spread > _TINY else 1.0
-        return cls(method, loc, scale, value_transform, tuple(covariates))
+        return cls(method, loc, scale, value_transform, tuple(covariates), anchor)
 
     def transform(self, uid: str, values: np.ndarray) -> np.ndarray:
         """Scale raw values of series `uid`."""
@@ -93,9 +97,18 @@ class Scaler:
         values = scaled * params[:, 1:2] + params[:, 0:1]
         return np.expm1(values) if self.value_transform == "log" else values
 
+    def levels(self, scaled: np.ndarray) -> np.ndarray | None:
+        """Each window's anchor `[n, 1]` (inputs and targets are measured from it); None without one."""
+        if self.anchor == "last":
+            return scaled[:, -1:]
+        if self.anchor == "mean":
+            return scaled.mean(axis=1, keepdims=True)
+        return None
+
     def inputs(self, scaled: np.ndarray, ds: np.ndarray) -> np.ndarray:
         """Model inputs `[n, lookback, 1 + 2k]` from scaled windows `[n, lookback]` and their timestamps."""
-        X = scaled[:, :, np.newaxis]
+        levels = self.levels(scaled)
+        X = (scaled if levels is None else scaled - levels)[:, :, np.newaxis]
         if not self.covariates:
             return X
         features = calendar_features(ds, self.covariates).reshape(*scaled.shape, -1)
@@ -108,6 +121,8 @@ class Scaler:
             state["transform"] = self.value_transform
         if self.covariates:
             state["covariates"] = list(self.covariates)
+        if self.anchor != "none":
+            state["anchor"] = self.anchor
         return state
 
     @classmethod
@@ -119,6 +134,7 @@ class Scaler:
             dict(state["scale"]),
             state.get("transform", "none"),
             tuple(state.get("covariates", ())),
+            state.get("anchor", "none"),
         )
 
     def _params(self, uid: str) -> tuple[float, float]:
@@ -150,6 +166,7 @@ class Windows:
     X: np.ndarray
     y: np.ndarray
     index: pd.DataFrame  # columns unique_id, cutoff (the ds of the last input value)
+    levels: np.ndarray | None = None  # float64[n, 1]: each window's anchor (window.anchor), added back to forecasts
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -181,7 +198,9 @@ def make_windows(frame: pd.DataFrame, cfg: WindowConfig) -> WindowedData:
     for uid, group in groups.items():
         _check_length(uid, len(group), train_len[uid], cfg)
     train_values = {uid: g["y"].to_numpy("float64")[: train_len[uid]] for uid, g in groups.items()}
-    scaler = Scaler.fit(cfg.scaling, train_values, value_transform=cfg.transform, covariates=cfg.covariates)
+    scaler = Scaler.fit(
+        cfg.scaling, train_values, value_transform=cfg.transform, covariates=cfg.covariates, anchor=cfg.anchor
+    )
     for uid, group in groups.items():
         _check_covariates_vary(uid, group["ds"], cfg.covariates)
     parts: dict[str, list[Windows]] = {"train": [], "val": [], "test": []}
@@ -210,9 +229,13 @@ def _series_windows(
     }
     ds = group["ds"].to_numpy()
     X = scaler.inputs(span[:, : cfg.lookback], sliding_window_view(ds, cfg.lookback)[: len(span)]).astype("float32")
-    y = span[:, cfg.lookback :].astype("float32")
+    levels = scaler.levels(span[:, : cfg.lookback])
+    y = (span[:, cfg.lookback :] if levels is None else span[:, cfg.lookback :] - levels).astype("float32")
     cutoffs = ds[target_start - 1]
-    return {split: _windows(uid, X[m], y[m], cutoffs[m]) for split, m in masks.items()}
+    return {
+        split: _windows(uid, X[m], y[m], cutoffs[m], None if levels is None else levels[m])
+        for split, m in masks.items()
+    }
 
 
 def _check_covariates_vary(uid: str, ds: pd.Series, covariates: Sequence[str]) -> None:
@@ -234,16 +257,20 @@ def _check_length(uid: str, length: int, train_len: int, cfg: WindowConfig) -> N
         )
 
 
-def _windows(uid: str, X: np.ndarray, y: np.ndarray, cutoffs: np.ndarray) -> Windows:
-    return Windows(X=X, y=y, index=pd.DataFrame({"unique_id": uid, "cutoff": cutoffs}))
+def _windows(uid: str, X: np.ndarray, y: np.ndarray, cutoffs: np.ndarray, levels: np.ndarray | None) -> Windows:
+    return Windows(X=X, y=y, index=pd.DataFrame({"unique_id": uid, "cutoff": cutoffs}), levels=levels)
 
 
 def _concat(windows: list[Windows], cfg: WindowConfig) -> Windows:
     if not windows:
         empty = np.empty((0, cfg.lookback, 1 + 2 * len(cfg.covariates)), "float32")
-        return Windows(empty, np.empty((0, cfg.horizon), "float32"), pd.DataFrame(columns=["unique_id", "cutoff"]))
+        levels = None if cfg.anchor == "none" else np.empty((0, 1), "float64")
+        return Windows(
+            empty, np.empty((0, cfg.horizon), "float32"), pd.DataFrame(columns=["unique_id", "cutoff"]), levels
+        )
     return Windows(
         X=np.concatenate([w.X for w in windows]),
         y=np.concatenate([w.y for w in windows]),
         index=pd.concat([w.index for w in windows], ignore_index=True),
+        levels=None if cfg.anchor == "none" else np.concatenate([w.levels for w in windows if w.levels is not None]),
     )

@@ -74,6 +74,21 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
         return 0, str(exc)
 
 
+def http_status(method: str, url: str, *, user_password: str | None = None, payload: Any = None) -> int:
+    """The status of one request, with HTTP basic auth when `user_password` ("user:password") is given."""
+    import base64
+
+    data = None if payload is None else json.dumps(payload).encode("utf-8")
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    if user_password is not None:
+        request.add_header("Authorization", "Basic " + base64.b64encode(user_password.encode()).decode())
+    try:
+        with _OPENER.open(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def http_json(method: str, url: str, payload: Any = None, timeout: float = 30.0) -> Any:
     """Send JSON, return the decoded JSON answer; raise with the body on an HTTP error."""
     data = None if payload is None else json.dumps(payload).encode("utf-8")

@@ -64,7 +64,7 @@ def crash_while_fitting(home: Path, prefect: Service, sig: signal.Signals, label
         )
     try:
         wait_for_line(log, FITTING, proc.poll, timeout=120)
-        time.sleep(1.0)  # well inside fit(): the graph is built and steps are running
+        time.sleep(3.0)  # past building and tracing the model: fit() is running its steps
         signalled_at = time.time()
         proc.send_signal(sig)
         code = proc.wait(timeout=60)

@@ -54,7 +54,7 @@ def test_early_stopping_keeps_the_best_validation_weights(tiny_cfg, sine_data):
         },
     )
     model = build_model(cfg.model, lookback=cfg.window.lookback, horizon=cfg.window.horizon)
-    compile_model(model, cfg.train)
+    compile_model(model, cfg.train, train_windows=len(data.train))
     result = fit(model, data.train, data.val, cfg.train)
     assert len(result.val_loss) < 200, "patience 2 should stop long before 400 epochs"
     assert result.best_check == int(np.argmin(result.val_loss))

@@ -143,6 +143,8 @@ def test_report_files(tmp_path):
     assert (tmp_path / "data_docs" / "index.html").is_file()
     assert '"success": false' in (tmp_path / "gx_result.json").read_text()
     assert "| y not null (no NaN) | broken | 1 / 60 |" in (tmp_path / "summary.md").read_text()
+    passing = validate(panel(), context="forecast", min_length=10, cfg=CFG, docs_dir=tmp_path / "clean_docs")
+    assert passing.success and not (tmp_path / "clean_docs").exists()  # Data Docs only for a failure
 
 
 # Repairs: explicit, off by default, each one reported.

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -38,3 +39,11 @@ def test_missing_config_file(tmp_path):
 def test_bad_horizon_is_refused_by_the_parser():
     result = runner.invoke(app, ["forecast", "--horizon", "0"])
     assert result.exit_code != 0
+
+
+def test_the_console_script_keeps_exit_codes_and_output_with_its_fast_exit():
+    script = str(Path(sys.executable).with_name("lstm-pipeline"))
+    ok = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "backtest" in ok.stdout  # flushed before the fast exit
+    bad = subprocess.run([script, "train", "--set", "train.nope=1"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "train.nope" in bad.stderr  # errors keep the normal exit
