@@ -120,7 +120,7 @@ def sweep(
     `data` is a CSV or Parquet file to train on instead of the configured source. The best trial
     (lowest score) is registered and goes through the same promotion gate as the `train` flow.
     """
-    from lstm_pipeline.sweep import fail_parent_run, finish_parent_run, plan_trials, start_parent_run, threads_for
+    from lstm_pipeline.sweep import fail_parent_run, finish_parent_run, plan_trials, start_parent_run
     from lstm_pipeline.tracking import LoggedRun, use_tracking_store
     from lstm_pipeline.windowing import min_history
 
@@ -136,7 +136,7 @@ def sweep(
     parallel = bool(cfg.sweep.scheduler_address) or cfg.sweep.workers > 1
     try:
         runner = run_trials.with_options(task_runner=task_runner_for(cfg.sweep))
-        results = runner(planned, frame, parent_id, uri, threads_for(cfg.sweep), repairs, parallel)
+        results = runner(planned, frame, parent_id, uri, cfg.sweep.threads_per_trial, repairs, parallel)
         best = finish_parent_run(parent_id, results, seconds=time.perf_counter() - began)
     except BaseException:
         fail_parent_run(parent_id)

@@ -177,6 +177,7 @@ class SweepConfig(_Section):
 
     `grid` runs every combination (at most `trials`); `random` runs `trials` distinct combinations
     drawn with `seed`. Trial i trains with `train.seed` + i unless the space sets `train.seed`.
+    The same trial gives the same metrics on any number of workers for the same `threads_per_trial`.
     """
 
     method: Literal["grid", "random"] = "random"
@@ -186,7 +187,7 @@ class SweepConfig(_Section):
     workers: int = Field(2, ge=1, description="local Dask worker processes; 1 = trials one after another, no Dask")
     scheduler_address: str | None = Field(None, description="an existing Dask scheduler (tcp://host:8786) instead")
     threads_per_trial: int | None = Field(
-        None, ge=1, description="TensorFlow intra-op threads per trial; None = cores / workers (local cluster)"
+        1, ge=1, description="TensorFlow intra-op threads per trial; None = all cores. Results depend on it"
     )
 
 

@@ -18,6 +18,7 @@ import shutil
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,19 +139,6 @@ def require_prefect_server(sweep: SweepConfig, api_url: str | None) -> None:
     )
 
 
-def threads_for(sweep: SweepConfig, cores: int | None = None) -> int | None:
-    """TensorFlow intra-op threads per trial: the configured number, else cores shared by the local workers.
-
-    None leaves TensorFlow's default (all cores): for trials one after another, and on a remote
-    scheduler whose machines this process cannot see.
-    """
-    if sweep.threads_per_trial is not None:
-        return sweep.threads_per_trial
-    if sweep.scheduler_address or sweep.workers == 1:
-        return None
-    return max(1, (cores or os.cpu_count() or 1) // sweep.workers)
-
-
 def trial_score(metrics: Mapping[str, float]) -> float:
     """The number trials are ranked by (lower is better).
 
@@ -202,14 +190,25 @@ def run_trial(
 
 
 def limit_tensorflow_threads(threads: int | None) -> None:
-    """Cap TensorFlow's intra-op threads in this process (it can be set only before TF first runs an op)."""
+    """Set TensorFlow's intra-op threads in this process; warn if TensorFlow already runs with others.
+
+    Results depend on the thread count (float sums split differently), so equal counts are what
+    makes a trial on a Dask worker equal to the same trial run one after another. TensorFlow takes
+    the setting only before its first op: a worker's first trial sets it for the worker's life.
+    """
     if threads is None:
         return
     import tensorflow as tf
 
-    # Once TensorFlow has run an op, a different value raises: an earlier trial set it, keep that.
     with contextlib.suppress(RuntimeError):
         tf.config.threading.set_intra_op_parallelism_threads(threads)
+    if (current := tf.config.threading.get_intra_op_parallelism_threads()) != threads:
+        warnings.warn(
+            f"TensorFlow already runs with {current or 'all'} intra-op threads in this process, not {threads}: "
+            "this trial's metrics may differ slightly from the same trial in a fresh process",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _train_and_log(

@@ -86,7 +86,7 @@ def test_deployments_train_register_and_forecast_through_the_servers(stack: Stac
     run(prefect("--no-prompt", "deploy", "--all"), deploy_env, cwd=PROJECT, timeout=240)
 
     found = deployments(stack)
-    assert set(found) == {"train/weekly", "batch-forecast/daily"}
+    assert set(found) == {"train/weekly", "batch-forecast/daily", "sweep/monthly"}
     for deployment in found.values():
         assert deployment["work_pool_name"] == pool
         assert deployment["job_variables"]["env"] == {

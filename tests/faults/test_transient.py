@@ -80,11 +80,11 @@ def wait_for_running_run(server: Service, experiment: str, thread: threading.Thr
     while time.monotonic() < deadline:
         assert thread.is_alive(), "the flow ended before opening its run"
         found = http_json(
-            "POST", f"{server.url}/api/2.0/mlflow/experiments/search", {"filter": f"name = '{experiment}'"}
+            "POST", f"{server.url}/api/2.0/mlflow/experiments/search", {"filter": f"name = '{experiment}'", "max_results": 1}
         ).get("experiments", [])
         if found:
             runs = http_json(
-                "POST", f"{server.url}/api/2.0/mlflow/runs/search", {"experiment_ids": [found[0]["experiment_id"]]}
+                "POST", f"{server.url}/api/2.0/mlflow/runs/search", {"experiment_ids": [found[0]["experiment_id"]], "max_results": 1}
             )
             if runs.get("runs"):
                 return

@@ -1,4 +1,4 @@
-"""A model trained with calendar covariates and the log transform: its pyfunc forecasts as in process."""
+"""A model trained with calendar covariates, log transform and anchor: its pyfunc forecasts as in process."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ OPTIONS = {
     "window.test_size": 12,
     "window.covariates": ["month"],
     "window.transform": "log",
+    "window.anchor": "mean",
     "evaluate.season_length": 12,
     "tracking.experiment": "covariates-roundtrip",
 }

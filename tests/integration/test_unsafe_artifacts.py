@@ -35,6 +35,7 @@ pytestmark = [
 
 def lambda_network(path: Path, sentinel: Path) -> Path:
     """A `.keras` file whose Lambda layer creates `sentinel` whenever the network is rebuilt."""
+    # Built from source so the path is a constant of the lambda's byte code, which Keras stores.
     touch = eval(f"lambda t: (__import__('pathlib').Path({str(sentinel)!r}).touch(), t)[1]")
     inputs = keras.Input(shape=(5, 1))
     hidden = keras.layers.LSTM(4)(keras.layers.Lambda(touch)(inputs))

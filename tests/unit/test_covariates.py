@@ -8,7 +8,7 @@ import pytest
 
 from lstm_pipeline.config import WindowConfig, load_config
 from lstm_pipeline.errors import ConfigError, DataValidationError
-from lstm_pipeline.forecasting import forecast
+from lstm_pipeline.forecasting import forecast, forecast_windows
 from lstm_pipeline.windowing import Scaler, calendar_features, make_windows
 
 QUARTER = 2 * np.pi / 4  # a quarter of a cycle: sin 1, cos 0
@@ -124,9 +124,41 @@ def test_log_transform_needs_values_above_minus_one():
 def test_scaler_state_round_trips_and_stays_as_before_without_options():
     plain = Scaler.fit("standard", {"a": np.arange(5.0)})
     assert set(plain.to_dict()) == {"method", "loc", "scale"}  # models logged before still load
-    rich = Scaler.fit("minmax", {"a": np.arange(5.0)}, value_transform="log", covariates=["month", "hour"])
+    rich = Scaler.fit(
+        "minmax", {"a": np.arange(5.0)}, value_transform="log", covariates=["month", "hour"], anchor="mean"
+    )
     assert Scaler.from_dict(rich.to_dict()) == rich
     assert Scaler.from_dict(plain.to_dict()) == plain
+
+
+# --- anchor: windows measured from their own level --------------------------------------------
+
+
+def test_anchored_windows_are_the_plain_ones_minus_each_windows_level():
+    frame = monthly("a", 30, values=np.geomspace(100, 600, 30))
+    plain = make_windows(frame, window(horizon=2))
+    for anchor, level in (("last", plain.train.X[:, -1, 0]), ("mean", plain.train.X[:, :, 0].mean(axis=1))):
+        data = make_windows(frame, window(horizon=2).model_copy(update={"anchor": anchor}))
+        assert data.train.levels is not None and data.train.levels.shape == (len(data.train), 1)
+        np.testing.assert_allclose(data.train.levels[:, 0], level, atol=1e-6)
+        np.testing.assert_allclose(data.train.X[:, :, 0], plain.train.X[:, :, 0] - level[:, None], atol=1e-6)
+        np.testing.assert_allclose(data.train.y, plain.train.y - level[:, None], atol=1e-6)
+    assert plain.train.levels is None
+
+
+def test_forecasts_add_each_windows_level_back():
+    frame = monthly("a", 30, values=np.geomspace(100, 600, 30))
+    cfg = window(horizon=2).model_copy(update={"anchor": "last"})
+    data = make_windows(frame, cfg)
+    zeros = forecast_windows(lambda X: np.zeros((len(X), 2)), data.test, data.scaler)
+    # The one test window forecasts points 28-29 from inputs ending at point 27 (0-based).
+    np.testing.assert_allclose(np.stack(zeros["yhat"]), [[frame["y"].iloc[27]] * 2])
+    # Recursive: a model that predicts "no change from the level" repeats the mean of the window.
+    scaler = Scaler.fit("none", {"a": np.zeros(1)}, anchor="mean")
+    out = forecast(
+        lambda X: np.zeros((len(X), 1)), monthly("a", 4), lookback=2, model_horizon=1, horizon=3, scaler=scaler
+    )
+    np.testing.assert_allclose(out["yhat"], [3.5, 3.75, 3.625])
 
 
 # --- forecasting -------------------------------------------------------------------------------

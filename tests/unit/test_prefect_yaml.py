@@ -38,4 +38,4 @@ def test_deployment_names_are_the_documented_ones():
     names = {
         (flow_definition(d["entrypoint"]).decorator_list[0].keywords[0].value.value, d["name"]) for d in DEPLOYMENTS
     }
-    assert names == {("train", "weekly"), ("batch-forecast", "daily")}
+    assert names == {("train", "weekly"), ("batch-forecast", "daily"), ("sweep", "monthly")}
