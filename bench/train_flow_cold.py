@@ -8,8 +8,6 @@ LSTM_PIPELINE_HOME (MLflow store, outputs) and PREFECT_HOME in temporary folders
   A  first run on a machine : both homes new (Prefect database and MLflow store are created)
   B  stores exist           : the same command again in the same homes
   C  cold                   : a new LSTM_PIPELINE_HOME (new MLflow SQLite store), Prefect home from A
-  D  what-if                : B through bench/_whatif_cli.py --early-server --preimport --fast-exit
-                              (proposed changes, prototyped there without touching src/ or flows/)
 Target: flow wall time / seed wall time <= 1.0.
 Breakdown: from the timestamps of Prefect's INFO log lines (server start, flow start, each task's
 "Finished in state", the fit-model task's "trained N steps in X s") and the process's start and
@@ -26,7 +24,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from _common import CLI, PYTHON, ROOT, command_of, result, run
+from _common import CLI, PYTHON, command_of, result, run
 
 SEED_SCRIPT = textwrap.dedent(
     """\
@@ -51,8 +49,6 @@ SEED_SCRIPT = textwrap.dedent(
     """
 )
 TRAIN = ["train", "--config", "configs/seed.yaml"]
-WHATIF = [PYTHON, ROOT / "bench" / "_whatif_cli.py"]
-WHATIF_FLAGS = ["--early-server", "--preimport", "--fast-exit"]
 IMPORTS = ("keras", "tensorflow", "mlflow", "great_expectations", "prefect", "pandas")
 LOG = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| \w+\s*\| (.*)$")
 
@@ -85,9 +81,9 @@ def breakdown(total: float, events: list[tuple[float, str]]) -> list[tuple[str, 
         return next((t for t, msg in events if re.search(pattern, msg)), None)
 
     phases, server, flow = [], at("Starting temporary server"), at("Beginning flow run")
-    if server is None:  # what-if D: the server was started before the CLI, see bench/_whatif_cli.py
+    if server is None:  # the CLI starts Prefect's server itself and imports while it boots (flows/early_server.py)
         phases += [("python + CLI + imports (server booting meanwhile) + flow run creation", flow)]
-    else:
+    else:  # PREFECT_API_URL unset but Prefect started its own temporary server
         phases += [("python + CLI + config check + import prefect (to server launch)", server)]
         phases += [("Prefect temporary server start-up", flow - server)]
     last = flow
@@ -129,7 +125,6 @@ def main() -> None:
             ("A first run on a machine", home_ab, [CLI, *TRAIN]),
             ("B stores exist", home_ab, [CLI, *TRAIN]),
             ("C cold (new MLflow store)", tmp / "home-c", [CLI, *TRAIN]),
-            ("D what-if: B + early server + preimport + fast exit", home_ab, [*WHATIF, *WHATIF_FLAGS, "--", *TRAIN]),
         ):
             runs[key] = run_flow(home, prefect_home, cmd)
             print(f"flow {key}: {runs[key][0]:.2f} s", flush=True)
@@ -170,17 +165,6 @@ def report(seed: float, runs: dict, imports: dict[str, float]) -> None:
             seconds / seed <= 1.0,
             command_of("train_flow_cold.py"),
         )
-    for key in runs:
-        if "what-if" in key:
-            w = runs[key][0]
-            result(
-                f"{key[2:]} vs seed script",
-                f"{w:.1f} s vs {seed:.1f} s (B {b:.1f} s)",
-                w / seed,
-                "<= 1.0",
-                w / seed <= 1.0,
-                command_of("train_flow_cold.py"),
-            )
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 Data: the seed's series (`sources.seed_sine`: sin(x/10) + N(0, 0.1), 100 points, no scaling)
 cut into windows of 5 -> 1 with the seed's own loop, so all 95 windows train (nothing held out).
-Model: `model.build_model` LSTM(50, relu) -> Dense(1), `training.compile_model` (adam 1e-3, mse),
-the same initial weights for both.
-Reference: the seed's `model.fit(X, y, epochs=200, batch_size=32, verbose=0)` (200 epochs x 3 batches).
-Candidate: `training.fit` with TrainConfig(epochs=200, batch_size=32, epochs_per_check=200,
+Reference: the seed's own model, `Sequential([LSTM(50, relu), Dense(1)])` compiled with adam/mse,
+and its `model.fit(X, y, epochs=200, batch_size=32, verbose=0)` (200 epochs x 3 batches).
+Candidate: the pipeline's `model.build_model` LSTM(50, relu) -> Dense(1) (unrolled: lookback 5) with
+`training.compile_model` (adam 1e-3, mse, steps_per_execution from the steps per check) and
+`training.fit` with TrainConfig(epochs=200, batch_size=32, epochs_per_check=200,
 early_stopping_patience=None): one repeated tf.data pipeline, one Keras epoch of 600 steps.
+Both start from the same initial weights.
 Target: speed-up (reference seconds / candidate seconds) >= 5x, final training MSE comparable
 (MSE of each trained model's predictions on the 95 windows; within a factor 1.5 of each other).
 
@@ -14,10 +16,6 @@ TensorFlow is warmed up once (a throwaway fit) before timing. "first call" = fit
 model, tracing of its train function included (what the seed and the flow each pay);
 "warm" = the same model fitted again after its weights and optimizer state are reset (no tracing).
 3 rounds, interleaved, order alternating; medians are reported.
-
-What-ifs (proposed changes, not the pipeline as it is), the same `training.fit` on:
-  what-if-spe     the model compiled with steps_per_execution=100 (100 steps per call into the graph)
-  what-if-unroll  that, with the LSTM layer unrolled (`unroll=True`: no while loop over 5 timesteps)
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ from lstm_pipeline.sources import seed_sine  # noqa: E402
 from lstm_pipeline.training import compile_model, fit  # noqa: E402
 from lstm_pipeline.windowing import Windows  # noqa: E402
 
-ROUNDS, LOOKBACK, SEED, WHAT_IF_SPE = 3, 5, 7, 100
+ROUNDS, LOOKBACK, SEED = 3, 5, 7
 CFG = TrainConfig(epochs=200, batch_size=32, epochs_per_check=200, early_stopping_patience=None)
 
 
@@ -50,23 +48,18 @@ def seed_windows() -> tuple[np.ndarray, np.ndarray]:
     return X.reshape(-1, LOOKBACK, 1), y.reshape(-1, 1)
 
 
-def new_model(steps_per_execution: int = 1, unroll: bool = False) -> keras.Model:
+def new_model(seed_script: bool = False) -> keras.Model:
     keras.utils.set_random_seed(SEED)  # same initial weights for reference and candidate
     model = build_model(ModelConfig(units=[50], activation="relu"), lookback=LOOKBACK, horizon=1)
-    compile_model(model, CFG)
-    if unroll:  # what-if: the same network, its LSTM layer rebuilt from its config with unroll=True
-        weights = model.get_weights()
-        model = keras.models.clone_model(model, clone_function=_unrolled)
-        model.set_weights(weights)
-    if steps_per_execution > 1 or unroll:  # what-if: compile_model's optimizer and loss, many steps per call
-        optimizer = keras.optimizers.Adam(CFG.learning_rate)
-        model.compile(optimizer=optimizer, loss=CFG.loss, steps_per_execution=steps_per_execution)
-    return model
-
-
-def _unrolled(layer: keras.layers.Layer) -> keras.layers.Layer:
-    config = layer.get_config() | ({"unroll": True} if isinstance(layer, keras.layers.LSTM) else {})
-    return layer.__class__.from_config(config)
+    compile_model(model, CFG, train_windows=95)
+    if not seed_script:
+        return model
+    seed = keras.Sequential(
+        [keras.Input((LOOKBACK, 1)), keras.layers.LSTM(50, activation="relu"), keras.layers.Dense(1)]
+    )
+    seed.compile(optimizer="adam", loss="mse")
+    seed.set_weights(model.get_weights())
+    return seed
 
 
 def reset(model: keras.Model, weights: list[np.ndarray]) -> None:
@@ -83,10 +76,8 @@ def trainers(X: np.ndarray, y: np.ndarray) -> dict:
     empty = Windows(X[:0], y[:0], pd.DataFrame(columns=["unique_id", "cutoff"]))
     pipeline = partial(_pipeline_fit, train=train, empty=empty)
     return {
-        "seed": ({}, lambda m: m.fit(X, y, epochs=200, batch_size=32, verbose=0)),
+        "seed": ({"seed_script": True}, lambda m: m.fit(X, y, epochs=200, batch_size=32, verbose=0)),
         "trainer": ({}, pipeline),
-        "what-if-spe": ({"steps_per_execution": WHAT_IF_SPE}, pipeline),
-        "what-if-unroll": ({"steps_per_execution": WHAT_IF_SPE, "unroll": True}, pipeline),
     }
 
 
@@ -120,31 +111,25 @@ def measure(X: np.ndarray, y: np.ndarray) -> dict[str, dict[str, list[float]]]:
 
 def main() -> None:
     X, y = seed_windows()
-    warmup = new_model()
+    warmup = new_model(seed_script=True)
     warmup.fit(X, y, epochs=1, batch_size=32, verbose=0)  # TensorFlow runtime start-up, not timed
     stats = measure(X, y)
     seed, trainer = stats["seed"], stats["trainer"]
     print(f"\n{len(X)} windows, 600 steps each; medians of {ROUNDS} rounds")
-    for name, label in (
-        ("trainer", "trainer vs seed"),
-        ("what-if-spe", f"what-if: trainer + steps_per_execution={WHAT_IF_SPE} vs seed"),
-        ("what-if-unroll", f"what-if: trainer + steps_per_execution={WHAT_IF_SPE} + LSTM unroll vs seed"),
-    ):
-        for kind in ("first", "warm"):
-            s, t = median(seed[kind]), median(stats[name][kind])
-            when = "first call" if kind == "first" else "warm"
-            print(f"{label}, {when}: seed {s:.2f} s, {name} {t:.2f} s -> speed-up {s / t:.2f}x (target >= 5x)")
-            result(
-                f"{label}, fit, {when}",
-                f"{t:.2f} s vs {s:.2f} s",
-                s / t,
-                ">= 5x",
-                s / t >= 5,
-                command_of("trainer_vs_seed.py"),
-            )
+    for kind in ("first", "warm"):
+        s, t = median(seed[kind]), median(trainer[kind])
+        when = "first call" if kind == "first" else "warm"
+        print(f"trainer vs seed, {when}: seed {s:.2f} s, trainer {t:.2f} s -> speed-up {s / t:.2f}x (target >= 5x)")
+        result(
+            f"trainer vs seed, fit, {when}",
+            f"{t:.2f} s vs {s:.2f} s",
+            s / t,
+            ">= 5x",
+            s / t >= 5,
+            command_of("trainer_vs_seed.py"),
+        )
     ms, mt = median(seed["mse"]), median(trainer["mse"])
-    what_ifs = ", ".join(f"{n} {median(stats[n]['mse']):.4f}" for n in stats if n.startswith("what-if"))
-    print(f"final training MSE: seed {ms:.4f}, trainer {mt:.4f} (trainer/seed {mt / ms:.2f}); {what_ifs}")
+    print(f"final training MSE: seed {ms:.4f}, trainer {mt:.4f} (trainer/seed {mt / ms:.2f})")
     result(
         "trainer vs seed, final training MSE",
         f"{mt:.4f} vs {ms:.4f}",

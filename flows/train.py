@@ -179,7 +179,7 @@ def train(
             cfg, frame, training, evaluation, windows, keras_path, repairs, report, run.run_id, backtested
         )
     except BaseException as exc:  # SIGTERM arrives as Prefect's TerminationSignal, a BaseException
-        end_run_unless_finished(run.run_id, killed=not isinstance(exc, Exception))
+        end_run_unless_finished(run.run_id, exc)
         raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

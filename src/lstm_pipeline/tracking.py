@@ -130,8 +130,9 @@ def log_training_run(
     `repairs` are the data repairs applied before training; `attachments` maps an artifact folder
     to a local folder to attach (the validation report); `run_id` is a run opened by
     `begin_training_run` (default: a new run); `intervals` are the conformal quantiles per level and
-    horizon step the model adds to its forecasts (`intervals.add_intervals`). The model's files are checked in the store before
-    the run ends. The run ends FINISHED only if everything was logged; any error ends it FAILED.
+    horizon step the model adds to its forecasts (`intervals.add_intervals`). The model's files are
+    checked in the store before the run ends. The run ends FINISHED only if everything was logged;
+    any error ends it FAILED.
     """
     import mlflow
 
@@ -176,22 +177,27 @@ def begin_training_run(cfg: PipelineConfig) -> LoggedRun:
     return LoggedRun(run.info.run_id, experiment_id, "")
 
 
-def end_run_unless_finished(run_id: str, *, killed: bool) -> None:
-    """End a run that is still RUNNING as KILLED (signal, interrupt) or FAILED (error); never raise.
+def end_run_unless_finished(run_id: str, error: BaseException) -> None:
+    """End a run still RUNNING because of `error`: KILLED for a signal or interrupt, FAILED otherwise.
 
-    Called while a failure propagates: the original error matters more than this one, so a
-    store that does not answer is given one short try.
+    Called while `error` propagates, so it never raises; when `error` says the tracking server is
+    unreachable it does not try (that would only wait through the retries again).
     """
     import mlflow
 
+    from lstm_pipeline.resilience import is_unreachable
+
+    if is_unreachable(error):
+        return
+    status = "FAILED" if isinstance(error, Exception) else "KILLED"
     try:
         client = mlflow.MlflowClient()
         if client.get_run(run_id).info.status == "RUNNING":
-            client.set_terminated(run_id, status="KILLED" if killed else "FAILED")
-        if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run_id:  # type: ignore[union-attr]
-            mlflow.end_run(status="KILLED" if killed else "FAILED")
-    except Exception:  # noqa: BLE001 - best effort while another error propagates
-        warnings.warn(f"could not mark MLflow run {run_id} as ended", RuntimeWarning, stacklevel=2)
+            client.set_terminated(run_id, status=status)
+        if (active := mlflow.active_run()) is not None and active.info.run_id == run_id:
+            mlflow.end_run(status=status)
+    except Exception:  # best effort while another error propagates
+        warnings.warn(f"could not mark MLflow run {run_id} as {status}", RuntimeWarning, stacklevel=2)
 
 
 def verify_logged_model(model_uri: str, sizes: dict[str, int]) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
-from helpers import HOST, LOGS, Service, executable, isolated_env, tail  # noqa: E402
+from helpers import HOST, LOGS, Service, executable, isolated_env, tail
 
 PREFECT_START_TIMEOUT = 150
 MLFLOW_START_TIMEOUT = 180

@@ -92,7 +92,9 @@ def test_eighty_concurrent_registrations_get_unique_contiguous_versions(pipeline
         pass
 
     with mlflow.start_run():
-        model_uri = mlflow.pyfunc.log_model(name="echo", python_model=EchoModel(), pip_requirements=["mlflow"]).model_uri
+        model_uri = mlflow.pyfunc.log_model(
+            name="echo", python_model=EchoModel(), pip_requirements=["mlflow"]
+        ).model_uri
     errors: list[BaseException] = []
     versions: list[str] = []
 
@@ -100,7 +102,7 @@ def test_eighty_concurrent_registrations_get_unique_contiguous_versions(pipeline
         for _ in range(10):
             try:
                 versions.append(register(model_uri, name="faults-threads", tags={}).version)
-            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            except BaseException as exc:
                 errors.append(exc)
 
     threads = [threading.Thread(target=register_ten) for _ in range(8)]

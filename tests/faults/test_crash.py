@@ -83,9 +83,7 @@ def training_runs(home: Path) -> list[object]:
 
 
 def prefect_state(prefect: Service, flow_run_name: str) -> str:
-    found = http_json(
-        "POST", f"{prefect.url}/api/flow_runs/filter", {"flow_runs": {"name": {"any_": [flow_run_name]}}}
-    )
+    found = http_json("POST", f"{prefect.url}/api/flow_runs/filter", {"flow_runs": {"name": {"any_": [flow_run_name]}}})
     assert len(found) == 1, found
     return str(found[0]["state"]["type"])
 
