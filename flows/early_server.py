@@ -36,6 +36,7 @@ def start() -> Callable[[], None] | None:
     process = subprocess.Popen(_server_command(port), env={**os.environ, **_SERVER_ENV})
     atexit.register(_stop, process)
     os.environ["PREFECT_API_URL"] = f"http://{HOST}:{port}/api"
+    os.environ.setdefault("PREFECT_UI_URL", "")  # no UI on a temporary server: no dead "View at" links
     return lambda: _wait_healthy(process, port)
 
 
