@@ -18,26 +18,65 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
 
 
-def start() -> Callable[[], None] | None:
-    """Start a temporary server unless `PREFECT_API_URL` names one; return a wait-until-healthy call.
+@dataclass(frozen=True)
+class TemporaryServer:
+    """A Prefect API server process this process started, and the port it serves on."""
 
-    Sets `PREFECT_API_URL` for this process (before Prefect is imported, which reads it once) and
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def api_url(self) -> str:
+        """What `PREFECT_API_URL` is set to."""
+        return f"http://{HOST}:{self.port}/api"
+
+    def wait_healthy(self) -> None:
+        """Poll `/api/health` until it answers 200, or fail with what the server process did."""
+        timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90"))
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never via a proxy
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Prefect's temporary server exited with code {self.process.returncode}")
+            try:
+                with opener.open(f"{self.api_url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"Prefect's temporary server on port {self.port} did not answer within {timeout:g} s")
+
+    def stop(self) -> None:
+        """Terminate the server, and kill it if it has not exited 5 s later (as Prefect does)."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start() -> TemporaryServer | None:
+    """Start a temporary server unless `PREFECT_API_URL` names one; do not wait for it to boot.
+
+    Sets `PREFECT_API_URL` for this process (before Prefect is imported: it reads it once) and
     stops the server at exit. Returns None when a server is already configured.
     """
     if os.environ.get("PREFECT_API_URL"):
         return None
     port = _free_port()
-    process = subprocess.Popen(_server_command(port), env={**os.environ, **_SERVER_ENV})
-    atexit.register(_stop, process)
-    os.environ["PREFECT_API_URL"] = f"http://{HOST}:{port}/api"
+    server = TemporaryServer(subprocess.Popen(_server_command(port), env={**os.environ, **_SERVER_ENV}), port)
+    atexit.register(server.stop)
+    os.environ["PREFECT_API_URL"] = server.api_url
     os.environ.setdefault("PREFECT_UI_URL", "")  # no UI on a temporary server: no dead "View at" links
-    return lambda: _wait_healthy(process, port)
+    return server
 
 
 # What Prefect sets for its own temporary server: no UI, and marked as ephemeral.
@@ -60,30 +99,3 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], port: int) -> None:
-    """Poll `/api/health` until it answers 200, or fail with what the server process did."""
-    timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90"))
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never via a proxy
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Prefect's temporary server on port {port} exited with code {process.returncode}")
-        try:
-            with opener.open(f"http://{HOST}:{port}/api/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"Prefect's temporary server on port {port} did not answer within {timeout:g} s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

@@ -244,13 +244,13 @@ def _start_flow_runtime() -> None:
     _quiet_defaults()
     from flows.early_server import start
 
-    wait_for_server = start()
+    server = start()
     import great_expectations  # noqa: F401
     import keras  # noqa: F401
     import mlflow  # noqa: F401
 
-    if wait_for_server:
-        wait_for_server()
+    if server:
+        server.wait_healthy()
 
 
 def _quiet_defaults() -> None:
