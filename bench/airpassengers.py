@@ -49,11 +49,10 @@ PUBLISHED = {"SeasonalNaive": 13.19, "AutoETS": 5.11, "AutoARIMA": 4.15}
 ALTERNATIVES: dict[str, dict[str, object]] = {
     "committed config": {},
     "no anchor": {"window.anchor": "none"},
+    "anchor mean": {"window.anchor": "mean"},
     "no month covariate": {"window.covariates": []},
     "no log transform": {"window.transform": "none"},
-    "anchor last": {"window.anchor": "last"},
-    "lookback 36": {"window.lookback": 36},
-    "one step per call": {"window.horizon": 1},
+    "half the units and epochs": {"model.units": [32], "train.epochs": 300},
 }
 
 

@@ -1,8 +1,9 @@
 """Run every benchmark in sequence (each in its own process), then print one summary table.
 
 Usage: .venv/bin/python bench/run_all.py [--all] [--json results.json] [script.py ...]
-By default the four scripts of the Speed issue (about 6-8 minutes on 2 busy cores); --all adds every
-other bench/*.py. Each script prints `RESULT {json}` lines (see _common.result); this collects them.
+By default the four scripts of the Speed issue, the AirPassengers accuracy benchmark (about 9-11
+minutes on 2 busy cores) and the Dask sweep (about 4 more); --all adds every other bench/*.py.
+Each script prints `RESULT {json}` lines (see _common.result); this collects them.
 Exits 1 only if a script crashed; a missed target is a result, not an error.
 """
 
@@ -17,7 +18,14 @@ from pathlib import Path
 
 from _common import PYTHON, ROOT
 
-SCRIPTS = ("startup.py", "trainer_vs_seed.py", "large_data.py", "train_flow_cold.py")
+SCRIPTS = (
+    "startup.py",
+    "trainer_vs_seed.py",
+    "large_data.py",
+    "train_flow_cold.py",
+    "airpassengers.py",
+    "sweep_dask.py",
+)
 NOISE = ("I0000 ", "E0000 ", "W0000 ", "WARNING: All log messages", "To enable the following instructions")
 
 

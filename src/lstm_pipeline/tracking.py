@@ -284,8 +284,9 @@ def log_backtest_run(cfg: PipelineConfig, result: BacktestResult, figure: Figure
 
 
 def log_backtest(run_id: str, result: BacktestResult, figure: Figure) -> None:
-    """Record a backtest on a run: summary metrics, MASE per horizon step and per fold as step metrics,
-    the per-series table, every scored point, the conformal quantiles and the plot of the folds.
+    """Record a backtest on a run: its metrics, the per-series table, every point, intervals and plot.
+
+    MASE per horizon step and per fold are step metrics, so the MLflow UI charts them.
     """
     import mlflow
     from mlflow.entities import Metric
@@ -293,7 +294,7 @@ def log_backtest(run_id: str, result: BacktestResult, figure: Figure) -> None:
     timestamp = int(pd.Timestamp.now().timestamp() * 1000)
     rows = [Metric(key, value, timestamp, 0) for key, value in result.metrics.items()]
     for key, table in (("backtest_mase_by_step", result.by_step()), ("backtest_mase_by_fold", result.by_fold())):
-        rows += [Metric(key, float(value), timestamp, int(position)) for position, value in table["model"].items()]
+        rows += [Metric(key, float(v), timestamp, int(at)) for at, v in zip(table.index, table["model"], strict=True)]
     client = mlflow.MlflowClient()
     client.log_batch(run_id, metrics=rows)
     client.log_text(run_id, result.by_series().reset_index().to_csv(index=False), "backtest/mase_per_series.csv")

@@ -103,10 +103,9 @@ def validate(
             frame, min_length=min_length, freq=cfg.freq, model_freq=model_freq, known_series=known_series
         )
         checked = frame.join(rules.add_prefix(_RULE_PREFIX))
-    expectations = _expectations(checked, cfg, complete, min_length)
-    result = _run_suite(checked, expectations, None)
-    if not result.success and docs_dir is not None:
-        result = _run_suite(checked, expectations, docs_dir)
+    result = _run_suite(checked, _expectations(checked, cfg, complete, min_length), None)
+    if not result.success and docs_dir is not None:  # again, with Data Docs (an expectation joins one suite only)
+        result = _run_suite(checked, _expectations(checked, cfg, complete, min_length), docs_dir)
     freqs = frequencies(frame, cfg.freq) if complete else {}
     rule_results = [_rule_result(r, frame) for r in result.results]
     return ValidationReport(context, bool(result.success), rule_results, freqs, result.to_json_dict())

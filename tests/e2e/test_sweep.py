@@ -95,8 +95,8 @@ def test_the_same_trials_give_the_same_metrics_in_parallel_and_one_after_another
     parallel, sequential = children(client, sweeps[2]), children(client, sweeps[1])
     assert sorted(sequential) == ["0", "1"]
     assert len({c.data.tags["sweep.worker"] for c in sequential.values()}) == 1  # the flow's own process
-    for index, run in parallel.items():
+    for index, child in parallel.items():
         for key in ("test_mase", "test_rmse", "test_mae", "sweep_score"):
-            assert run.data.metrics[key] == pytest.approx(sequential[index].data.metrics[key], abs=1e-6), key
+            assert child.data.metrics[key] == pytest.approx(sequential[index].data.metrics[key], abs=1e-6), key
     scores = [run.data.metrics["test_mase"] for run in parallel.values()]
     assert scores[0] != scores[1]  # the trials differ, so equality above means something

@@ -61,7 +61,7 @@ def test_refit_never_trains_once_and_baselines_use_the_fold_history():
     assert calls == [2 * (120 - 8)]  # fold 0 only: both series without the last 2 folds' 8 points
     errors = result.errors
     assert len(errors) == 2 * 3 * 4 and sorted(errors["step"].unique()) == [1, 2, 3, 4]
-    for (uid, fold), rows in errors.groupby(["unique_id", "fold"]):
+    for (uid, _), rows in errors.groupby(["unique_id", "fold"]):
         series = frame[frame["unique_id"] == uid].reset_index(drop=True)
         origin = int(np.flatnonzero(series["ds"] == rows["cutoff"].iloc[0])[0])
         assert (rows["naive"] == series["y"][origin]).all()

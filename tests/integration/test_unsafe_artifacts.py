@@ -29,7 +29,6 @@ from tests.integration.conftest import TINY
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.usefixtures("pipeline_home"),
-    pytest.mark.filterwarnings("ignore:Add type hints:UserWarning"),
 ]
 
 
@@ -58,8 +57,8 @@ class PicklePayload(PythonModel):
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         return pathlib.Path.touch, (pathlib.Path(self.sentinel),)
 
-    def predict(self, context, model_input, params=None):
-        return model_input
+    def predict(self, context: object, model_input: list[str], params: dict[str, str] | None = None) -> list[str]:
+        return model_input  # never reached
 
 
 def contract_metadata() -> dict[str, object]:
