@@ -143,6 +143,8 @@ def main() -> int:
             stop(server)
     spans = span(parallel_runs), span(sequential_runs)
     print(f"trial spans: parallel {spans[0]:.1f} s, sequential {spans[1]:.1f} s ({spans[1] / spans[0]:.2f}x)")
+    fits = [sum(r.data.metrics["train_seconds"] for r in runs) / len(runs) for runs in (parallel_runs, sequential_runs)]  # type: ignore[attr-defined]
+    print(f"mean fit per trial: parallel {fits[0]:.1f} s, sequential {fits[1]:.1f} s (2 workers share 2 cores)")
     per_worker = startups(parallel_runs)
     print(f"start-up per trial, by worker: {per_worker}")
     warm = [s for seconds in per_worker.values() for s in seconds[1:]]

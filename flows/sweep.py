@@ -23,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.data_gate import data_gate
 from flows.train import load_series, promotion_gate, register_model
 from lstm_pipeline.config import PipelineConfig, SweepConfig, file_source, load_config
+from lstm_pipeline.resilience import tracking_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,6 +113,7 @@ def run_trials(
 
 
 @flow(name="sweep", log_prints=True)
+@tracking_errors
 def sweep(
     config_path: str | None = None, overrides: dict[str, Any] | None = None, data: str | None = None
 ) -> SweepSummary:

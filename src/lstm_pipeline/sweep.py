@@ -179,7 +179,7 @@ def run_trial(
     try:
         logged, metrics = _train_and_log(trial, frame, repairs, opened.run_id)
     except BaseException as exc:  # a cancelled trial (BaseException) ends KILLED, an error FAILED
-        end_run_unless_finished(opened.run_id, killed=not isinstance(exc, Exception))
+        end_run_unless_finished(opened.run_id, exc)
         raise
     score = trial_score(metrics)
     mlflow.MlflowClient().log_batch(opened.run_id, metrics=_metrics(sweep_score=score, trial_startup_seconds=startup))
