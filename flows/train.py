@@ -175,9 +175,7 @@ def train(
         keras_path = str(Path(workdir) / "model.keras")
         training = fit_model(windows, cfg, keras_path)
         evaluation = evaluate(keras_path, frame, windows, cfg)
-        logged = log_run(
-            cfg, frame, training, evaluation, windows, keras_path, repairs, report, run.run_id, backtested
-        )
+        logged = log_run(cfg, frame, training, evaluation, windows, keras_path, repairs, report, run.run_id, backtested)
     except BaseException as exc:  # SIGTERM arrives as Prefect's TerminationSignal, a BaseException
         end_run_unless_finished(run.run_id, exc)
         raise

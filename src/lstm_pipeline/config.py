@@ -187,7 +187,7 @@ class SweepConfig(_Section):
     workers: int = Field(2, ge=1, description="local Dask worker processes; 1 = trials one after another, no Dask")
     scheduler_address: str | None = Field(None, description="an existing Dask scheduler (tcp://host:8786) instead")
     threads_per_trial: int | None = Field(
-        1, ge=1, description="TensorFlow intra-op threads per trial; None = all cores. Results depend on it"
+        1, ge=1, description="TensorFlow intra- and inter-op threads per trial (results depend on it); None = TF's"
     )
 
 

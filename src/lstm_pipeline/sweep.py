@@ -190,11 +190,13 @@ def run_trial(
 
 
 def limit_tensorflow_threads(threads: int | None) -> None:
-    """Set TensorFlow's intra-op threads in this process; warn if TensorFlow already runs with others.
+    """Give TensorFlow `threads` intra-op and inter-op threads in this process; warn if it already runs with others.
 
-    Results depend on the thread count (float sums split differently), so equal counts are what
-    makes a trial on a Dask worker equal to the same trial run one after another. TensorFlow takes
-    the setting only before its first op: a worker's first trial sets it for the worker's life.
+    Results depend on the intra-op count (float sums split differently), so equal counts are what
+    makes a trial on a Dask worker equal to the same trial run one after another. The inter-op
+    count is set too because TensorFlow otherwise derives it from OMP_NUM_THREADS, which Dask's
+    nanny sets to 1 in its workers: that halved the training speed (measured). TensorFlow takes
+    both only before its first op: a worker's first trial sets them for the worker's life.
     """
     if threads is None:
         return
@@ -202,6 +204,7 @@ def limit_tensorflow_threads(threads: int | None) -> None:
 
     with contextlib.suppress(RuntimeError):
         tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     if (current := tf.config.threading.get_intra_op_parallelism_threads()) != threads:
         warnings.warn(
             f"TensorFlow already runs with {current or 'all'} intra-op threads in this process, not {threads}: "
