@@ -12,7 +12,8 @@ References (the fastest one is THE reference):
                reshaped into batches of indices, tf.gather per batch, prefetch, tf.data static
                optimisations off; fit(steps_per_epoch=400).
   tf.data+spe  the same with compile(steps_per_execution=100)  (100 steps per call into the graph)
-  tf.data+jit  the same with compile(jit_compile=True)        (XLA)
+  tf.data+jit  the same with compile(jit_compile=True)        (XLA; only with --jit: it ran at 0.46-0.50x
+               of the fastest in every run recorded in BENCHMARKS.md, so `make bench` skips it)
 Candidate: `training.compile_model` + `training.fit` with TrainConfig(epochs=1, batch_size=256,
 epochs_per_check=1, no early stop): its `train_dataset` (the index-shuffle-and-gather pipeline) and
 steps_per_execution = the largest divisor of the 400 steps per check up to 100.
@@ -30,6 +31,7 @@ mostly says how many cores a run got (printed per round); per CPU-second compare
 
 from __future__ import annotations
 
+import sys
 import time
 
 from _common import command_of, quiet_tensorflow, result, timed
@@ -90,7 +92,7 @@ def vectorised_dataset(train: Windows) -> tf.data.Dataset:
 
 def variants(train: Windows, val: Windows) -> dict:
     steps = len(train) // BATCH
-    return {
+    runs = {
         "numpy": lambda: new_model(steps_per_execution=1).fit(train.X, train.y, batch_size=BATCH, epochs=1, verbose=0),
         "tf.data": lambda: new_model(steps_per_execution=1).fit(
             vectorised_dataset(train), epochs=1, steps_per_epoch=steps, **QUIET_FIT
@@ -98,11 +100,13 @@ def variants(train: Windows, val: Windows) -> dict:
         "tf.data+spe": lambda: new_model(steps_per_execution=100).fit(
             vectorised_dataset(train), epochs=1, steps_per_epoch=steps, **QUIET_FIT
         ),
-        "tf.data+jit": lambda: new_model(jit_compile=True).fit(
-            vectorised_dataset(train), epochs=1, steps_per_epoch=steps, **QUIET_FIT
-        ),
         "pipeline fit": lambda: fit(new_model(), train, val, CFG),
     }
+    if "--jit" in sys.argv:
+        runs["tf.data+jit"] = lambda: new_model(jit_compile=True).fit(
+            vectorised_dataset(train), epochs=1, steps_per_epoch=steps, **QUIET_FIT
+        )
+    return runs
 
 
 def input_rate(dataset: tf.data.Dataset, batches: int = 800) -> float:
