@@ -21,7 +21,7 @@ demo: $(STAMP)  ## train on the noisy sine, register the champion, write a batch
 test: $(STAMP)  ## run the whole test suite (unit, integration, flows, e2e on real servers)
 	$(VENV)/bin/pytest
 
-test-e2e: $(STAMP)  ## only team mode end to end on real MLflow and Prefect servers (about 2 minutes)
+test-e2e: $(STAMP)  ## only the end-to-end tests on real MLflow, Prefect and Dask processes (about 4 minutes)
 	$(VENV)/bin/pytest -m e2e tests/e2e
 
 team-up: $(STAMP)  ## start team mode: MLflow + Prefect servers, work pool, deployments, worker
