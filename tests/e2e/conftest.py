@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from helpers import HOST, LOGS, Service, Stack, executable, isolated_env, tail
+from helpers import LOGS, Service, Stack, isolated_env, mlflow_service, prefect_service, tail
 
 # Seconds. Measured on 2 noisy cores: MLflow answers after 10-30 s on a new store, Prefect after 4-14 s.
 MLFLOW_START_TIMEOUT = 180
@@ -33,36 +33,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("e2e")
     (root / "mlflow").mkdir()
     env = isolated_env(root)
-    mlflow = Service(
-        "mlflow-server",
-        lambda port: [
-            executable("mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(root / "mlflow" / "artifacts"),
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        log=root / "logs" / "mlflow-server.log",
-        cwd=root,
-        # The REST API backed by the database, not only the liveness route.
-        health_path="/api/2.0/mlflow/experiments/search?max_results=1",
-    )
-    prefect = Service(
-        "prefect-server",
-        lambda port: [executable("prefect"), "server", "start", "--host", HOST, "--port", str(port)],
-        env=env,
-        log=root / "logs" / "prefect-server.log",
-        cwd=root,
-        health_path="/api/health",
-    )
+    mlflow = mlflow_service("mlflow-server", root, env)
+    prefect = prefect_service("prefect-server", root, env)
     running: list[Service] = []
     stack = Stack(root, mlflow, prefect)
     try:

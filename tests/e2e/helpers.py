@@ -341,3 +341,42 @@ class Stack:
             yield service
         finally:
             service.stop(timeout=15)
+
+
+def mlflow_service(name: str, root: Path, env: dict[str, str]) -> Service:
+    """An MLflow tracking server (one worker, no job runner) on a SQLite store under `root`, not started."""
+    (root / "mlflow").mkdir(parents=True, exist_ok=True)
+    return Service(
+        name,
+        lambda port: [
+            executable("mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "mlflow" / "artifacts"),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        log=root / "logs" / f"{name}.log",
+        cwd=root,
+        # The REST API backed by the database, not only the liveness route.
+        health_path="/api/2.0/mlflow/experiments/search?max_results=1",
+    )
+
+
+def prefect_service(name: str, root: Path, env: dict[str, str]) -> Service:
+    """A Prefect server with its own home (from `env`), not started."""
+    return Service(
+        name,
+        lambda port: [executable("prefect"), "server", "start", "--host", HOST, "--port", str(port)],
+        env=env,
+        log=root / "logs" / f"{name}.log",
+        cwd=root,
+        health_path="/api/health",
+    )

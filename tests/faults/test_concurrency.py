@@ -9,7 +9,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from conftest import cli_env
+from faults_support import cli_env
 from helpers import PROJECT, Result, Service, executable, stop_group
 
 from lstm_pipeline.config import load_config, parse_overrides

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, wait_for_line
+from faults_support import cli_env, wait_for_line
 from helpers import PROJECT, Service, executable, http_json, run, stop_group
 
 pytestmark = pytest.mark.faults

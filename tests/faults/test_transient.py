@@ -11,7 +11,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 import pytest
-from conftest import MLFLOW_START_TIMEOUT, mlflow_server
+from faults_support import MLFLOW_START_TIMEOUT, faults_mlflow_server
 from helpers import Service, http_json
 
 from flows.batch_forecast import write
@@ -35,7 +35,7 @@ def tiny(name: str) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    service = mlflow_server(tmp_path_factory.mktemp("faults-mlflow"))
+    service = faults_mlflow_server(tmp_path_factory.mktemp("faults-mlflow"))
     try:
         service.start()
         service.wait_healthy(MLFLOW_START_TIMEOUT)
