@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,11 +10,11 @@ from lstm_pipeline.config import load_config
 from lstm_pipeline.evaluation import evaluate_saved_model
 from lstm_pipeline.forecasting import forecast, predict_batched
 from lstm_pipeline.model import load_network
-from lstm_pipeline.tracking import log_training_run, tracking_uri
+from lstm_pipeline.tracking import log_training_run
 from lstm_pipeline.training import train_and_save
 from lstm_pipeline.windowing import make_windows
 from tests.integration.conftest import TINY
-from tests.integration.test_pyfunc import FRESH_PROCESS, PROJECT
+from tests.integration.test_pyfunc import predict_in_fresh_process
 
 pytestmark = pytest.mark.integration
 
@@ -69,17 +66,7 @@ def test_covariate_model_forecasts_the_same_through_its_pyfunc_in_a_fresh_proces
         lambda X: predict_batched(network, X), frame, lookback=12, model_horizon=3, horizon=7, scaler=data.scaler
     )
     assert expected["yhat"].gt(0).all()  # expm1 of the network's log-scale output
-    frame.to_parquet(tmp_path / "history.parquet")
-    script = FRESH_PROCESS.format(
-        project=str(PROJECT),
-        src=str(PROJECT / "src"),
-        uri=tracking_uri(),
-        model_uri=logged.model_uri,
-        history=str(tmp_path / "history.parquet"),
-        result=str(tmp_path / "out.parquet"),
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr[-3000:]
+    predict_in_fresh_process(logged.model_uri, frame, tmp_path)
     got = pd.read_parquet(tmp_path / "out.parquet")
     assert list(got["ds"].iloc[:7]) == list(pd.date_range("2016-01-01", periods=7, freq="MS"))
     pd.testing.assert_frame_equal(got[["unique_id", "ds", "yhat"]], expected, rtol=1e-6, check_dtype=False)

@@ -56,18 +56,24 @@ def test_logged_pyfunc_forecasts_in_a_fresh_process_as_in_process(tmp_path, pipe
         horizon=7,
         scaler=data.scaler,
     )
+    done = predict_in_fresh_process(logged.model_uri, frame, tmp_path)
+    assert str(PROJECT / "src") not in done.stdout, "the model must load its own bundled code"
+    got = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(got["ds"]) == list(range(100, 107))
+    pd.testing.assert_frame_equal(got, expected, rtol=1e-6)
+
+
+def predict_in_fresh_process(model_uri: str, frame: pd.DataFrame, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Load `model_uri` and forecast `frame` in a new Python process; the forecasts land in tmp_path/out.parquet."""
     frame.to_parquet(tmp_path / "history.parquet")
     script = FRESH_PROCESS.format(
         project=str(PROJECT),
         src=str(PROJECT / "src"),
         uri=tracking_uri(),
-        model_uri=logged.model_uri,
+        model_uri=model_uri,
         history=str(tmp_path / "history.parquet"),
         result=str(tmp_path / "out.parquet"),
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert str(PROJECT / "src") not in done.stdout, "the model must load its own bundled code"
-    got = pd.read_parquet(tmp_path / "out.parquet")
-    assert list(got["ds"]) == list(range(100, 107))
-    pd.testing.assert_frame_equal(got, expected, rtol=1e-6)
+    return done
