@@ -12,7 +12,7 @@ from pathlib import Path
 
 from _common import CLI, PYTHON, median, result, run
 
-TINY = ["train.epochs=20", "model.units=[8]", "promotion.max_mase=1000"]
+TINY = ["train.epochs=20", "model.units=[8]", "promotion.max_vs_seasonal_naive=1000"]
 BARE = textwrap.dedent("""
     import sys
     import numpy as np, pandas as pd, keras

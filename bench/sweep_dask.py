@@ -38,7 +38,7 @@ SETTINGS = {
     "train.epochs": 30,
     "train.epochs_per_check": 10,
     "train.early_stopping_patience": None,
-    "promotion.max_mase": 1000,
+    "promotion.max_vs_seasonal_naive": 1000,
     "tracking.experiment": "bench-sweep",
     "tracking.model_name": "bench-sweep",
     "sweep.method": "grid",

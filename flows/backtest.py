@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.data_gate import data_gate
+from flows.data_gate import choose_settings, data_gate, load_series
 from lstm_pipeline.config import PipelineConfig, file_source, load_config
 
 if TYPE_CHECKING:
@@ -66,24 +66,22 @@ def backtest(
 ) -> BacktestSummary:
     """Rolling-origin backtest of a config (YAML path + `section.key` overrides) on its series or `data`.
 
-    `backtest.windows` (default here: 5 when the config leaves it at 0) sets the number of origins.
+    `backtest.windows` (default here: 3 when the config leaves it at 0) sets the number of origins.
     """
-    from flows.train import load_series  # here, not at the top: the train flow imports this module
-    from lstm_pipeline.backtest import plan_folds
+    from lstm_pipeline.backtest import backtest_min_length, plan_folds
     from lstm_pipeline.tracking import use_tracking_store
-    from lstm_pipeline.windowing import min_history
 
     cfg = with_backtest(load_config(config_path, {**(overrides or {}), **file_source(data)}))
     uri = use_tracking_store()
-    plan = plan_folds(cfg)
-    min_length = min_history(cfg.window.model_copy(update={"test_size": plan.horizon})) + plan.hidden[0]
-    frame, _, _ = data_gate(load_series(cfg), cfg, context="backtest", min_length=min_length)
+    raw = load_series(cfg)
+    cfg = choose_settings(raw, cfg)
+    frame, _, _ = data_gate(raw, cfg, context="backtest", min_length=backtest_min_length(cfg, plan_folds(cfg)))
     result = backtest_task(frame, cfg)
     run_id, experiment_id = log_backtest_run(cfg, frame, result)
     return BacktestSummary(run_id, experiment_id, result.metrics, result.notes, uri)
 
 
-def with_backtest(cfg: PipelineConfig, default_windows: int = 5) -> PipelineConfig:
+def with_backtest(cfg: PipelineConfig, default_windows: int = 3) -> PipelineConfig:
     """`cfg` with `backtest.windows` set to `default_windows` if the config left the backtest off."""
     if cfg.backtest.windows:
         return cfg

@@ -1,4 +1,4 @@
-"""The data gate both flows pass through: opt-in repairs, then the Great Expectations contract.
+"""Where data enters every flow: load it, choose the settings it implies, repair (opt-in), validate.
 
 On failure the report (GX result JSON, Data Docs HTML, summary) stays under outputs/validation/,
 a FAILED MLflow run carries it, a Prefect markdown artifact summarises it, and the flow stops
@@ -21,6 +21,23 @@ if TYPE_CHECKING:
 
     from lstm_pipeline.repairs import Repair
     from lstm_pipeline.validation import ValidationReport
+
+
+@task(name="load-series", cache_policy=NO_CACHE)
+def load_series(cfg: PipelineConfig) -> pd.DataFrame:
+    from lstm_pipeline.sources import load_series as load
+
+    return load(cfg.source)
+
+
+@task(name="choose-settings", cache_policy=NO_CACHE)
+def choose_settings(frame: pd.DataFrame, cfg: PipelineConfig) -> PipelineConfig:
+    """Settings the config leaves open (season, horizon, held-out parts, lookback), from the data."""
+    from lstm_pipeline.data_defaults import describe, resolve
+
+    resolved = resolve(cfg, frame)
+    print(f"settings: {describe(resolved, frame)}")
+    return resolved
 
 
 @task(name="repair-series", cache_policy=NO_CACHE)

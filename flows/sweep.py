@@ -20,8 +20,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.data_gate import data_gate
-from flows.train import load_series, promotion_gate, register_model
+from flows.data_gate import choose_settings, data_gate, load_series
+from flows.train import promotion_gate, register_model
 from lstm_pipeline.config import PipelineConfig, SweepConfig, file_source, load_config
 from lstm_pipeline.resilience import tracking_errors
 
@@ -129,10 +129,12 @@ def sweep(
     began = time.perf_counter()
     cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
     check_prefect_server(cfg)
-    planned = plan_trials(cfg)
     uri = use_tracking_store()
+    raw = load_series(cfg)
+    cfg = choose_settings(raw, cfg)
+    planned = plan_trials(cfg)
     longest = max(min_history(t.config.window) for t in planned)
-    frame, repairs, _ = data_gate(load_series(cfg), cfg, context="training", min_length=longest)
+    frame, repairs, _ = data_gate(raw, cfg, context="training", min_length=longest)
     parent_id, experiment_id = start_parent_run(cfg, planned)
     get_run_logger().info("sweep: %d trials, parent MLflow run %s", len(planned), parent_id)
     parallel = bool(cfg.sweep.scheduler_address) or cfg.sweep.workers > 1
@@ -148,5 +150,5 @@ def sweep(
     registered = decision = None
     if cfg.tracking.register_model:
         registered = register_model(LoggedRun(best.run_id, best.experiment_id, best.model_uri), best_cfg, best.metrics)
-        decision = promotion_gate(registered, frame, best_cfg, best.run_id)
+        decision = promotion_gate(registered, frame, best.metrics, best_cfg, best.run_id)
     return SweepSummary(parent_id, experiment_id, results, best, registered, decision, time.perf_counter() - began, uri)

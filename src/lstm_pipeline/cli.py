@@ -75,9 +75,27 @@ DataOption = Annotated[
 
 
 @app.command()
-def train(config: ConfigOption = None, set_: SetOption = None, data: DataOption = None) -> None:
-    """Train on the configured series (or --data), log the run to MLflow and register the model."""
-    summary = _run_train(config, set_, data)
+def train(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    data: DataOption = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help="Steps ahead the model forecasts (default: from the data's frequency).")
+    ] = None,
+    auto: Annotated[
+        bool, typer.Option("--auto", help="Choose the recipe by backtest and ensemble the best (a few minutes).")
+    ] = False,
+    budget: Annotated[
+        float | None, typer.Option(min=1, help="--auto: seconds to spend scoring candidates (default 240).")
+    ] = None,
+) -> None:
+    """Train on the configured series (or --data), log the run to MLflow and register the model.
+
+    With only --data, the season, horizon, held-out parts and lookback come from the data.
+    """
+    chosen = {"window.horizon": horizon, "auto.budget_seconds": budget, "auto.enabled": True if auto else None}
+    extra = [f"{key}={json.dumps(value)}" for key, value in chosen.items() if value is not None]
+    summary = _run_train(config, [*(set_ or []), *extra], data)
     _print_train(summary)
     _print_ui_hint(summary.tracking_uri)
 

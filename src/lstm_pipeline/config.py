@@ -56,8 +56,12 @@ class WindowConfig(_Section):
     covariates: list[Literal["month", "dayofweek", "hour", "dayofyear"]] = Field(
         default_factory=list, description="calendar features (sin/cos) fed beside y; need datetime ds"
     )
-    anchor: Literal["none", "last", "mean"] = Field(
-        "none", description="inputs and targets relative to the input window's last or mean value (local level)"
+    anchor: Literal["none", "last", "mean", "trend"] = Field(
+        "none",
+        description="inputs and targets relative to the input window's last value, mean, or least-squares line",
+    )
+    deseasonalise: bool = Field(
+        False, description="remove each series' STL seasonal part (evaluate.season_length) and add it back"
     )
 
     @model_validator(mode="after")
@@ -92,6 +96,9 @@ class ModelConfig(_Section):
     units: list[int] = Field(default_factory=lambda: [50], min_length=1)
     activation: str = "tanh"
     dropout: float = Field(0.0, ge=0, lt=1)
+    zero_head: bool = Field(
+        True, description="the Dense head starts at 0, so an untrained network forecasts the anchor's baseline"
+    )
 
 
 class TrainConfig(_Section):
@@ -105,6 +112,9 @@ class TrainConfig(_Section):
     epochs_per_check: int = Field(10, ge=1, description="passes between validation checks and logged losses")
     early_stopping_patience: int | None = Field(5, ge=1, description="checks without improvement; None = off")
     seed: int = 42
+    ensemble: int = Field(
+        1, ge=1, le=50, description="networks trained with seeds seed, seed+1, ...; forecast = median"
+    )
 
 
 class BacktestConfig(_Section):
@@ -129,10 +139,22 @@ class BacktestConfig(_Section):
         return self
 
 
-class EvaluateConfig(_Section):
-    """Test metrics: `season_length` drives MASE and the seasonal-naive baseline."""
+ClassicModel = Literal["AutoETS", "AutoTheta", "AutoARIMA"]
 
-    season_length: int = Field(63, ge=1, description="period in steps; the demo sine's is 2*pi*10 = 63")
+
+class EvaluateConfig(_Section):
+    """Scoring: `season_length` drives MASE, the seasonal-naive baseline and deseasonalisation.
+
+    Left unset, it comes from the data's frequency (monthly 12, quarterly 4, weekly 52, daily 7,
+    hourly 24, yearly 1; integer steps: 1, the demo sine 63). `classic` are the statsforecast
+    models scored beside the LSTM on the same cutoffs.
+    """
+
+    season_length: int = Field(63, ge=1, description="period in steps; default: from the data's frequency")
+    classic: list[ClassicModel] = Field(
+        default_factory=lambda: list[ClassicModel](["AutoETS", "AutoTheta"]),
+        description="statsforecast models scored beside the LSTM",
+    )
 
 
 class TrackingConfig(_Section):
@@ -145,10 +167,16 @@ class TrackingConfig(_Section):
 
 
 class PromotionConfig(_Section):
-    """The gate a new model passes to become the champion (else it is the challenger)."""
+    """The gate a new model passes to become the champion (else it is the challenger).
 
-    max_mase: float = Field(1.0, gt=0, description="candidate MASE must be below this; 1 = seasonal naive's error")
-    margin: float = Field(0.0, ge=0, lt=1, description="relative MASE improvement over the champion required")
+    On the test part's windows, the candidate's MASE must be below seasonal naive's there times
+    `max_vs_seasonal_naive` times (1 - `margin`), and below the champion's there times (1 - `margin`).
+    """
+
+    max_vs_seasonal_naive: float = Field(
+        1.0, gt=0, description="candidate MASE / seasonal naive's MASE on the same windows must be below this"
+    )
+    margin: float = Field(0.0, ge=0, lt=1, description="relative MASE improvement required over both")
     challenger_alias: str = "challenger"
 
 
@@ -191,6 +219,20 @@ class SweepConfig(_Section):
     )
 
 
+class AutoConfig(_Section):
+    """Automatic selection (`train --auto`): recipes scored by backtest, the best ensembled.
+
+    The search space is the anchor (last, trend), the value transform (none, log where y > 0),
+    deseasonalisation (with a season) and the lookback (the chosen one, two horizons).
+    """
+
+    enabled: bool = Field(False, description="select the recipe by backtest instead of using the configured one")
+    windows: int = Field(2, ge=1, description="backtest origins each candidate is scored on (fewer if too short)")
+    top: int = Field(3, ge=1, description="best candidates that form the ensemble")
+    seeds: int = Field(3, ge=1, description="networks per chosen candidate")
+    budget_seconds: float = Field(240, gt=0, description="stop scoring candidates after this (at least `top` are)")
+
+
 class PipelineConfig(_Section):
     """The root config; every field has a default, so an empty YAML file is a valid config."""
 
@@ -205,17 +247,19 @@ class PipelineConfig(_Section):
     promotion: PromotionConfig = PromotionConfig()
     forecast: ForecastConfig = ForecastConfig()
     sweep: SweepConfig = SweepConfig()
+    auto: AutoConfig = AutoConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
-        w = self.window
-        if w.test_size < w.horizon:
+        # Sizes left unset are placeholders until the data decides them (`data_defaults.resolve`).
+        w, given = self.window, self.window.model_fields_set
+        if {"test_size", "horizon"} <= given and w.test_size < w.horizon:
             raise ValueError(f"window.test_size ({w.test_size}) must be >= window.horizon ({w.horizon})")
-        if 0 < w.val_size < w.horizon:
+        if {"val_size", "horizon"} <= given and 0 < w.val_size < w.horizon:
             raise ValueError(f"window.val_size ({w.val_size}) must be 0 or >= window.horizon ({w.horizon})")
         if self.validation.min_value >= self.validation.max_value:
             raise ValueError("validation.min_value must be below validation.max_value")
-        if self.train.early_stopping_patience is not None and w.val_size == 0:
+        if self.train.early_stopping_patience is not None and w.val_size == 0 and "val_size" in given:
             raise ValueError("train.early_stopping_patience needs window.val_size > 0 (or set it to null)")
         return self
 

@@ -1,35 +1,51 @@
-"""Test-set evaluation: load the saved network, forecast the test windows, score against baselines."""
+"""The held-out test: fit on everything before the test part, forecast it at the model's horizon, score.
+
+The test part is the last `window.test_size` points of every series, forecast from origins one
+horizon apart (one origin when the test part is one horizon long) by a model fit once on the
+history before it; the baselines and the classic models sit beside it in the same frame.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
-from lstm_pipeline.config import PipelineConfig
-from lstm_pipeline.forecasting import forecast_windows, predict_batched
-from lstm_pipeline.metrics import score_forecasts, summarize
-from lstm_pipeline.model import load_network
-from lstm_pipeline.windowing import WindowedData
+from lstm_pipeline.config import EvaluateConfig, WindowConfig
+from lstm_pipeline.crossval import NAIVE_MODELS, Fit, add_baselines, cross_validation, score, summarize
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Test forecasts per window, per-series scores, and the averaged metrics MLflow logs."""
+    """The cross-validation frame of the test part, per-series scores, and the averaged metrics MLflow logs."""
 
-    forecasts: pd.DataFrame
+    cv: pd.DataFrame
     scores: pd.DataFrame
     metrics: dict[str, float]
 
+    @property
+    def models(self) -> list[str]:
+        """The scored columns: `model` first, then the baselines."""
+        return list(dict.fromkeys(self.scores["model"]))
 
-def evaluate_saved_model(
-    keras_path: str | Path, frame: pd.DataFrame, data: WindowedData, cfg: PipelineConfig
-) -> Evaluation:
-    """Score the network as saved on disk, so what is measured is exactly what gets logged."""
-    network = load_network(keras_path)
-    forecasts = forecast_windows(lambda X: predict_batched(network, X), data.test, data.scaler)
-    held_out = cfg.window.val_size + cfg.window.test_size
-    train_sizes = {str(uid): n - held_out for uid, n in frame.groupby("unique_id").size().items()}
-    scores = score_forecasts(frame, forecasts, train_sizes=train_sizes, season_length=cfg.evaluate.season_length)
-    return Evaluation(forecasts, scores, summarize(scores))
+
+def holdout_origins(window: WindowConfig) -> tuple[list[int], list[bool]]:
+    """Points hidden at each test origin (one horizon apart), and which origins refit (the first only)."""
+    count = max(window.test_size // window.horizon, 1)
+    hidden = [window.test_size - i * window.horizon for i in range(count)]
+    return hidden, [i == 0 for i in range(count)]
+
+
+def evaluate_holdout(frame: pd.DataFrame, fit: Fit, window: WindowConfig, evaluate: EvaluateConfig) -> Evaluation:
+    """Fit on `frame` without its test part, forecast the test part, score it beside the baselines."""
+    hidden, refit = holdout_origins(window)
+    cv = cross_validation(frame, fit, hidden=hidden, horizon=window.horizon, refit=refit)
+    return score_cv(cv, frame, evaluate, prefix="test")
+
+
+def score_cv(cv: pd.DataFrame, frame: pd.DataFrame, evaluate: EvaluateConfig, *, prefix: str) -> Evaluation:
+    """Add the baselines and classic models to a cross-validation frame and score every column."""
+    cv = add_baselines(cv, frame, season_length=evaluate.season_length, classic=evaluate.classic)
+    models = ["model", *NAIVE_MODELS, *evaluate.classic]
+    scores = score(cv, frame, season_length=evaluate.season_length, models=models)
+    return Evaluation(cv, scores, summarize(scores, prefix=prefix))

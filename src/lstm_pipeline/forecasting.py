@@ -6,6 +6,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,12 @@ def forecast_windows(predict: Predict, windows: Windows, scaler: Scaler) -> pd.D
     return windows.index.assign(yhat=list(values))
 
 
+def median_forecast(forecasts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Combine forecasts of the same rows (`unique_id, ds, yhat`, in the same order) by their median."""
+    values = np.median(np.stack([f["yhat"].to_numpy("float64") for f in forecasts]), axis=0)
+    return forecasts[0][["unique_id", "ds"]].assign(yhat=values)
+
+
 def forecast(
     predict: Predict, history: pd.DataFrame, *, lookback: int, model_horizon: int, horizon: int, scaler: Scaler
 ) -> pd.DataFrame:
@@ -45,15 +52,16 @@ def forecast(
     steps is one model call for all series together.
     Returns the long frame `unique_id, ds, yhat`.
     """
-    uids, values, dates, last_ds, steps = _latest_windows(history, lookback, scaler)
+    latest = _latest_windows(history, lookback, scaler)
+    values, dates = latest.values, latest.dates
     n_steps = math.ceil(horizon / model_horizon) * model_horizon
-    future = [_future(last, step, n_steps) for last, step in zip(last_ds, steps, strict=True)]
+    future = [_future(last, step, n_steps) for last, step in zip(latest.last_ds, latest.steps, strict=True)]
     blocks: list[np.ndarray] = []
     for start in range(0, n_steps, model_horizon):
         X = scaler.inputs(values, dates)
         block = np.asarray(predict(X.astype("float32")), dtype="float64")[:, :model_horizon]
-        if (levels := scaler.levels(values)) is not None:
-            block = block + levels
+        if (base := scaler.baseline(values, model_horizon)) is not None:
+            block = block + base[1]
         blocks.append(block)
         values = np.concatenate([values, block], axis=1)[:, -lookback:]
         if scaler.covariates:  # the fed-back steps' own timestamps
@@ -62,30 +70,49 @@ def forecast(
     scaled = np.concatenate(blocks, axis=1)[:, :horizon]
     return pd.DataFrame(
         {
-            "unique_id": np.repeat(uids, horizon),
+            "unique_id": np.repeat(latest.uids, horizon),
             "ds": np.concatenate([f[:horizon] for f in future]),
-            "yhat": scaler.inverse(uids, scaled).reshape(-1),
+            "yhat": scaler.restore(latest.uids, scaled, latest.cycles).reshape(-1),
         }
     )
 
 
-def _latest_windows(
-    history: pd.DataFrame, lookback: int, scaler: Scaler
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[object], list[str]]:
-    """Per series: the last `lookback` scaled values and their timestamps, the last ds and the step."""
-    uids, windows, dates, last_ds, steps = [], [], [], [], []
+@dataclass(frozen=True)
+class LatestWindows:
+    """Per series, in sorted order: the last `lookback` scaled values and timestamps, what follows them."""
+
+    uids: np.ndarray
+    values: np.ndarray  # float64[n, lookback]
+    dates: np.ndarray  # [n, lookback]
+    cycles: np.ndarray  # float64[n, season]: the seasonal part of the steps ahead (zeros without one)
+    last_ds: list[object]
+    steps: list[str]
+
+
+def _latest_windows(history: pd.DataFrame, lookback: int, scaler: Scaler) -> LatestWindows:
+    """The inputs of every series' next forecast; the whole history shapes its seasonal part."""
+    uids, windows, dates, cycles, last_ds, steps = [], [], [], [], [], []
     for uid, group in history.groupby("unique_id", sort=True):
         if len(group) < max(lookback, 2):
             raise DataValidationError(
                 f"rule 'enough history': series {uid!r} has {len(group)} points; the model needs {max(lookback, 2)}"
             )
-        values = group["y"].to_numpy("float64")[-lookback:]
+        adjusted, cycle = scaler.adjust(str(uid), group["y"].to_numpy("float64"))
         uids.append(str(uid))
-        windows.append(scaler.transform(str(uid), values))
+        windows.append(adjusted[-lookback:])
+        cycles.append(cycle)
         dates.append(group["ds"].to_numpy()[-lookback:])
         last_ds.append(group["ds"].iloc[-1])
         steps.append(series_frequency(group["ds"].iloc[-200:]) or "1")
-    return np.array(uids, dtype=object), np.stack(windows), np.stack(dates), last_ds, steps
+    return LatestWindows(
+        np.array(uids, dtype=object), np.stack(windows), np.stack(dates), _stack_cycles(cycles), last_ds, steps
+    )
+
+
+def _stack_cycles(cycles: list[np.ndarray]) -> np.ndarray:
+    """One row per series; a series too short for a seasonal part gets zeros of the common length."""
+    width = max(len(c) for c in cycles)
+    return np.stack([c if len(c) == width else np.zeros(width) for c in cycles])
 
 
 def _future(last: object, step: str, horizon: int) -> np.ndarray:

@@ -87,5 +87,19 @@ def add_intervals(forecasts: pd.DataFrame, quantiles: dict[str, list[float]], sc
     return out
 
 
+def history_scales(history: pd.DataFrame, season_length: int) -> dict[str, float]:
+    """Per series, the mean |y_t - y_(t-m)| of its history: the unit intervals are calibrated in.
+
+    The same quantity scales MASE and the backtest's conformity scores (`backtest.with_scales`);
+    a series too short or constant gets 1.
+    """
+    scales = {}
+    for uid, group in history.groupby("unique_id", sort=False):
+        y = group["y"].to_numpy("float64")
+        scale = float(np.mean(np.abs(y[season_length:] - y[:-season_length]))) if len(y) > season_length else 0.0
+        scales[str(uid)] = scale if np.isfinite(scale) and scale > 0 else 1.0
+    return scales
+
+
 def _scores(errors: pd.DataFrame) -> pd.Series:
     return (errors["y"] - errors["model"]).abs() / errors["y_scale"]

@@ -47,7 +47,9 @@ def build_model(cfg: ModelConfig, *, lookback: int, horizon: int, channels: int 
         )(x)
         if cfg.dropout > 0:
             x = keras.layers.Dropout(cfg.dropout, seed=layer_seed + 3, name=f"dropout_{depth}")(x)
-    head = keras.initializers.GlorotUniform(seed=seed * 1000 + 999)
+    # A zero head makes the untrained forecast the anchor's baseline (the last level, or the trend
+    # line), a strong start on small data; training learns the correction.
+    head = "zeros" if cfg.zero_head else keras.initializers.GlorotUniform(seed=seed * 1000 + 999)
     outputs = keras.layers.Dense(horizon, kernel_initializer=head, name="forecast")(x)
     return keras.Model(inputs, outputs, name="lstm_forecaster")
 

@@ -32,25 +32,33 @@ def loss_curve(result: TrainingResult) -> Figure:
     return fig
 
 
-def forecast_vs_actual(frame: pd.DataFrame, forecasts: pd.DataFrame, *, max_series: int = 4) -> Figure:
-    """The last stretch of each series with the test forecasts (first step of each window).
+def forecast_vs_actual(frame: pd.DataFrame, cv: pd.DataFrame, *, max_series: int = 4) -> Figure:
+    """The end of each series with the held-out forecasts of the LSTM and of seasonal naive.
 
-    `forecasts` holds one row per test window: `unique_id`, `cutoff` and the `yhat` array.
+    `cv` is the test part's cross-validation frame (`evaluation.Evaluation.cv`).
     """
     from matplotlib.figure import Figure
 
-    uids = sorted(forecasts["unique_id"].unique())[:max_series]
+    uids = sorted(cv["unique_id"].unique())[:max_series]
     fig = Figure(figsize=(8, 2.6 * len(uids)), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(len(uids), 1, squeeze=False)[:, 0])
+    axes = fig.subplots(len(uids), 1, squeeze=False)[:, 0]
     for ax, uid in zip(axes, uids, strict=True):
-        mine = forecasts[forecasts["unique_id"] == uid]
+        mine = cv[cv["unique_id"] == uid]
         series = frame[frame["unique_id"] == uid]
-        first_step = series["ds"].to_numpy()[np.searchsorted(series["ds"].to_numpy(), mine["cutoff"].to_numpy()) + 1]
-        shown = series.tail(4 * len(mine) + 20)
-        ax.plot(shown["ds"], shown["y"], color="black", linewidth=1, label="actual")
-        ax.plot(first_step, [yhat[0] for yhat in mine["yhat"]], marker=".", label="forecast (1 step ahead)")
-        ax.set(title=str(uid), xlabel="ds", ylabel="y")
-        ax.legend(loc="upper left")
+        ax.plot(
+            series["ds"].tail(4 * len(mine) + 20),
+            series["y"].tail(4 * len(mine) + 20),
+            color="black",
+            linewidth=1,
+            label="actual",
+        )
+        ax.plot(mine["ds"], mine["model"], marker=".", label="LSTM")
+        if "seasonal_naive" in mine:
+            ax.plot(mine["ds"], mine["seasonal_naive"], linestyle="--", linewidth=1, label="seasonal naive")
+        for cutoff in mine["cutoff"].unique():
+            ax.axvline(cutoff, color="grey", linestyle=":", linewidth=0.8)
+        ax.set(title=f"{uid}: held-out test part", xlabel="ds", ylabel="y")
+        ax.legend(loc="upper left", fontsize="small")
     return fig
 
 

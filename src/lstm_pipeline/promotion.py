@@ -1,13 +1,14 @@
-"""The promotion gate: candidate and champion scored on the same newest data; the better one is champion.
+"""The promotion gate: the candidate must beat seasonal naive, then the champion, on the same windows.
 
-Scores come from each model's registered pyfunc, forecasting the test windows of the newest data
-(or the backtest's origins, when `backtest.windows` is set) from raw history, so old metrics never
-decide and the candidate's logged artifact is proven to load.
+The windows are the test part's (`evaluation.holdout_origins`): the candidate's score is the
+held-out one, measured before the registered model was refit on the whole history; seasonal naive
+and the champion forecast the same points from the same history. A champion that cannot forecast
+this data (other series, another frequency or `ds` type) is not comparable: the gate says so and
+leaves it in place. The registered candidate itself is loaded and must forecast finite values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -15,76 +16,60 @@ import numpy as np
 import pandas as pd
 
 from lstm_pipeline.config import PipelineConfig, PromotionConfig
-from lstm_pipeline.metrics import score_forecasts, summarize
+from lstm_pipeline.crossval import Forecaster, cross_validation, score, summarize
+from lstm_pipeline.errors import LstmPipelineError, TrainingDivergedError
 
 if TYPE_CHECKING:
     from lstm_pipeline.registry import RegisteredModel
 
-# (history, horizon) -> long forecasts `unique_id, ds, yhat`: what a pyfunc's predict does.
-Forecaster = Callable[[pd.DataFrame, int], pd.DataFrame]
-
 
 @dataclass(frozen=True)
 class Decision:
-    """The gate's verdict and its evidence."""
+    """The gate's verdict and its evidence (MASE on the same held-out windows)."""
 
     promote: bool
     reason: str
     candidate_mase: float
     champion_mase: float | None
+    baseline_mase: float = float("nan")  # seasonal naive's
     alias: str = ""  # the alias the candidate got (set by `promote`, from the config)
 
 
-def forecast_origins(forecaster: Forecaster, frame: pd.DataFrame, *, hidden: list[int], horizon: int) -> pd.DataFrame:
-    """Forecast `horizon` steps from each origin, hiding the last `hidden[i]` points of every series.
+@dataclass(frozen=True)
+class Champion:
+    """What the gate knows of the current champion: its MASE here, or why it has none."""
 
-    Returns `unique_id, cutoff, yhat` (an array per row), one row per series and origin.
-    """
-    from lstm_pipeline.backtest import drop_last
-
-    rows = []
-    for points in hidden:
-        history = drop_last(frame, points)
-        cutoffs = history.groupby("unique_id")["ds"].last()
-        predicted = forecaster(history, horizon)
-        for uid, group in predicted.groupby("unique_id", sort=True):
-            rows.append((uid, cutoffs[uid], group["yhat"].to_numpy("float64")))
-    return pd.DataFrame(rows, columns=["unique_id", "cutoff", "yhat"])
+    model: RegisteredModel
+    mase: float | None = None
+    not_comparable: str = ""  # why it cannot forecast this data
+    broken: str = ""  # why it cannot be loaded at all
 
 
-def gate_origins(cfg: PipelineConfig) -> tuple[list[int], int]:
-    """Where the gate scores: the backtest's folds when `backtest.windows` is set, else every test window."""
-    from lstm_pipeline.backtest import plan_folds
-
-    if cfg.backtest.windows:
-        plan = plan_folds(cfg)
-        return plan.hidden, plan.horizon
-    return list(range(cfg.window.test_size, cfg.window.horizon - 1, -1)), cfg.window.horizon
-
-
-def newest_data_mase(forecaster: Forecaster, frame: pd.DataFrame, cfg: PipelineConfig) -> float:
-    """Mean MASE of `forecaster` over the gate's origins at the end of every series (`gate_origins`)."""
-    hidden, horizon = gate_origins(cfg)
-    forecasts = forecast_origins(forecaster, frame, hidden=hidden, horizon=horizon)
-    held_out = max(hidden[0], cfg.window.val_size + cfg.window.test_size)
-    train_sizes = {str(uid): n - held_out for uid, n in frame.groupby("unique_id").size().items()}
-    scores = score_forecasts(frame, forecasts, train_sizes=train_sizes, season_length=cfg.evaluate.season_length)
-    return summarize(scores)["test_mase"]
-
-
-def decide(candidate_mase: float, champion_mase: float | None, cfg: PromotionConfig) -> Decision:
-    """Champion only if it beats seasonal naive (MASE < max_mase) and the champion by the margin."""
-    if not np.isfinite(candidate_mase) or candidate_mase >= cfg.max_mase:
-        reason = f"MASE {candidate_mase:.4f} does not beat seasonal naive (must be < {cfg.max_mase:g})"
-        return Decision(False, reason, candidate_mase, champion_mase)
-    if champion_mase is None:
-        return Decision(True, f"MASE {candidate_mase:.4f} < {cfg.max_mase:g} and no champion yet", candidate_mase, None)
-    bar = champion_mase * (1 - cfg.margin)
-    if candidate_mase < bar:
-        reason = f"MASE {candidate_mase:.4f} beats the champion's {champion_mase:.4f} (bar {bar:.4f})"
-        return Decision(True, reason, candidate_mase, champion_mase)
-    reason = f"MASE {candidate_mase:.4f} does not beat the champion's {champion_mase:.4f} (bar {bar:.4f})"
-    return Decision(False, reason, candidate_mase, champion_mase)
+def decide(candidate: float, baseline: float, champion: Champion | None, cfg: PromotionConfig) -> Decision:
+    """Champion only if the candidate beats seasonal naive by the margin, then the champion by the margin."""
+    keep = 1 - cfg.margin
+    bar = baseline * cfg.max_vs_seasonal_naive * keep
+    versus = f"seasonal naive's {baseline:.4f} on the same windows (bar {bar:.4f})"
+    if not np.isfinite(candidate) or not candidate < bar:
+        return Decision(False, f"MASE {candidate:.4f} does not beat {versus}", candidate, None, baseline)
+    if champion is None:
+        return Decision(True, f"MASE {candidate:.4f} beats {versus}; no champion yet", candidate, None, baseline)
+    if champion.broken:
+        reason = (
+            f"MASE {candidate:.4f} beats {versus}; the champion v{champion.model.version} is broken ({champion.broken})"
+        )
+        return Decision(True, reason, candidate, None, baseline)
+    if champion.not_comparable or champion.mase is None:
+        reason = (
+            f"MASE {candidate:.4f} beats {versus}, but the champion v{champion.model.version} is not comparable: "
+            f"{champion.not_comparable}. It stays champion; train under another tracking.model_name"
+        )
+        return Decision(False, reason, candidate, None, baseline)
+    champion_bar = champion.mase * keep
+    against = f"the champion v{champion.model.version}'s {champion.mase:.4f} (bar {champion_bar:.4f})"
+    if candidate < champion_bar:
+        return Decision(True, f"MASE {candidate:.4f} beats {versus} and {against}", candidate, champion.mase, baseline)
+    return Decision(False, f"MASE {candidate:.4f} beats {versus} but not {against}", candidate, champion.mase, baseline)
 
 
 def data_key(frame: pd.DataFrame) -> str:
@@ -94,21 +79,25 @@ def data_key(frame: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()[:16]
 
 
-def promote(candidate: RegisteredModel, frame: pd.DataFrame, cfg: PipelineConfig) -> Decision:
-    """Score candidate and champion on `frame`'s newest points, decide, and move the aliases.
+def promote(
+    candidate: RegisteredModel, frame: pd.DataFrame, metrics: dict[str, float], cfg: PipelineConfig
+) -> Decision:
+    """Decide on the candidate's held-out test `metrics`, move the aliases, tag the version.
 
     The candidate gets `champion` (compare-and-set) or `challenger`; the decision and its
     evidence are written as tags on the candidate's model version.
     """
     from lstm_pipeline.registry import claim_alias, holder, set_alias, tag_version
 
-    alias, champion = cfg.tracking.alias, holder(cfg.tracking.model_name, cfg.tracking.alias)
-    candidate_mase = newest_data_mase(_forecaster(candidate), frame, cfg)
-    champion_mase = _champion_mase(champion, frame, cfg)
-    decision = decide(candidate_mase, champion_mase, cfg.promotion)
-    if decision.promote and not claim_alias(candidate, alias, score=candidate_mase, data_key=data_key(frame)):
-        reason = "a better contender on the same data took the alias concurrently"
-        decision = Decision(False, reason, candidate_mase, champion_mase)
+    check_forecasts(_forecaster(candidate), frame, cfg.window.horizon)
+    m = metrics
+    alias, holding = cfg.tracking.alias, holder(cfg.tracking.model_name, cfg.tracking.alias)
+    champion = None if holding is None else score_champion(holding, frame, cfg)
+    decision = decide(m["test_mase"], m["test_seasonal_naive_mase"], champion, cfg.promotion)
+    if decision.promote and not claim_alias(candidate, alias, score=decision.candidate_mase, data_key=data_key(frame)):
+        decision = replace(
+            decision, promote=False, reason="a better contender on the same data took the alias concurrently"
+        )
     decision = replace(decision, alias=alias if decision.promote else cfg.promotion.challenger_alias)
     if not decision.promote:
         set_alias(candidate, decision.alias)
@@ -116,20 +105,62 @@ def promote(candidate: RegisteredModel, frame: pd.DataFrame, cfg: PipelineConfig
     return decision
 
 
-def evidence(
-    decision: Decision, champion: RegisteredModel | None, frame: pd.DataFrame, cfg: PipelineConfig
-) -> dict[str, str]:
-    """The decision as model-version tags: verdict, reason, both scores, the window scored."""
+def score_champion(model: RegisteredModel, frame: pd.DataFrame, cfg: PipelineConfig) -> Champion:
+    """The champion's MASE on the test windows of `frame`, or why it cannot have one."""
+    from lstm_pipeline.contract import frequencies
+    from lstm_pipeline.evaluation import holdout_origins
+    from lstm_pipeline.resilience import is_unreachable
+    from lstm_pipeline.tracking import model_contract
+
+    try:
+        trained_on = model_contract(model.uri).get("frequencies") or {}
+        forecaster = _forecaster(model)
+    except Exception as exc:  # missing files, a corrupt MLmodel, a refused network: a broken champion
+        if is_unreachable(exc):
+            raise
+        return Champion(model, broken=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if problem := comparability(trained_on, frequencies(frame, cfg.validation.freq)):
+        return Champion(model, not_comparable=problem)
+    hidden, refit = holdout_origins(cfg.window)
+    try:
+        cv = cross_validation(frame, lambda _: forecaster, hidden=hidden, horizon=cfg.window.horizon, refit=refit)
+    except LstmPipelineError as exc:
+        return Champion(model, not_comparable=str(exc).splitlines()[0])
+    scores = score(cv, frame, season_length=cfg.evaluate.season_length, models=["model"])
+    return Champion(model, mase=summarize(scores, prefix="test")["test_mase"])
+
+
+def comparability(trained_on: dict[str, str], data: dict[str, str | None]) -> str:
+    """Why a model trained on `trained_on` (series -> frequency) cannot be scored on `data`; "" if it can."""
+    unknown = sorted(set(data) - set(trained_on))
+    if unknown:
+        return f"it was trained on other series (it never saw {unknown[:3]}{' ...' if len(unknown) > 3 else ''})"
+    other = sorted(uid for uid, freq in data.items() if trained_on.get(uid) != freq)
+    if other:
+        uid = other[0]
+        return f"series {uid!r} has frequency {data[uid]!r} here, {trained_on.get(uid)!r} in its training data"
+    return ""
+
+
+def check_forecasts(forecaster: Forecaster, frame: pd.DataFrame, horizon: int) -> None:
+    """The registered model must load and forecast finite values from the whole history."""
+    predicted = forecaster(frame, horizon)
+    if not np.isfinite(predicted["yhat"].to_numpy("float64")).all():
+        raise TrainingDivergedError("the registered model forecasts NaN or inf; it is not promoted")
+
+
+def evidence(decision: Decision, champion: Champion | None, frame: pd.DataFrame, cfg: PipelineConfig) -> dict[str, str]:
+    """The decision as model-version tags: verdict, reason, the three scores, the windows scored."""
     last = frame.groupby("unique_id")["ds"].max()
-    hidden, horizon = gate_origins(cfg)
-    origins = f"{len(hidden)} origins x {horizon} steps"
-    window = f"last {hidden[0]} points of {len(last)} series ({origins}), up to {last.max()}"
+    w = cfg.window
+    window = f"last {w.test_size} points of {len(last)} series ({w.horizon} steps ahead), up to {last.max()}"
     return {
         "gate.decision": decision.alias,
         "gate.reason": decision.reason,
         "gate.candidate_mase": f"{decision.candidate_mase:.6g}",
+        "gate.seasonal_naive_mase": f"{decision.baseline_mase:.6g}",
         "gate.champion_mase": "none" if decision.champion_mase is None else f"{decision.champion_mase:.6g}",
-        "gate.champion_version": champion.version if champion else "none",
+        "gate.champion_version": champion.model.version if champion else "none",
         "gate.window": window,
     }
 
@@ -139,15 +170,3 @@ def _forecaster(model: RegisteredModel) -> Forecaster:
 
     pyfunc = load(model)
     return lambda history, horizon: pd.DataFrame(pyfunc.predict(history, params={"horizon": horizon}))
-
-
-def _champion_mase(champion: RegisteredModel | None, frame: pd.DataFrame, cfg: PipelineConfig) -> float | None:
-    """The champion's score on the same data; a champion that cannot forecast it scores +inf."""
-    from lstm_pipeline.errors import LstmPipelineError
-
-    if champion is None:
-        return None
-    try:
-        return newest_data_mase(_forecaster(champion), frame, cfg)
-    except LstmPipelineError:  # e.g. the new data has series or a frequency it never saw
-        return float("inf")

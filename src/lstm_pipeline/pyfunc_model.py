@@ -9,6 +9,7 @@ that is not logged from code before MLflow opens it.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,41 +19,66 @@ from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 
 class LstmForecaster(PythonModel):
-    """Forecast `params["horizon"]` steps (default: the model's horizon) for every series given."""
+    """Forecast `params["horizon"]` steps (default: the model's horizon) for every series given.
+
+    A version holds one or more networks (an ensemble); its forecast is their median, step by step.
+    """
 
     def load_context(self, context: PythonModelContext) -> None:
-        """Load the network and the preprocessing state once per process."""
+        """Load the networks and their preprocessing state once per process."""
         # Import everything predict needs now: the model's files may be gone once it is loaded.
         from lstm_pipeline import contract, forecasting, intervals  # noqa: F401
         from lstm_pipeline.model import load_network
         from lstm_pipeline.windowing import Scaler
 
-        self.network = load_network(context.artifacts["keras_model"])
         state = json.loads(Path(context.artifacts["preprocessing"]).read_text(encoding="utf-8"))
-        self.lookback, self.horizon = int(state["lookback"]), int(state["horizon"])
-        self.scaler = Scaler.from_dict(state["scaler"])
+        members = state.get("members") or [state]  # a one-network model logged before ensembles
+        self.members = [
+            (
+                load_network(context.artifacts[_network_key(i)]),
+                int(m["lookback"]),
+                int(m["horizon"]),
+                Scaler.from_dict(m["scaler"]),
+            )
+            for i, m in enumerate(members)
+        ]
+        self.lookback = max(lookback for _, lookback, _, _ in self.members)
+        self.horizon = int(state["horizon"])
+        self.season_length = int(state.get("season_length", 1))
         self.intervals = state.get("intervals") or {}  # level -> conformal quantile per step
 
     def predict(
         self, context: PythonModelContext, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
-        """Forecast from the latest `lookback` points of each series in `model_input`."""
+        """Forecast from the history of each series in `model_input` (at least `lookback` points)."""
         from lstm_pipeline.contract import check_series
-        from lstm_pipeline.forecasting import forecast, predict_batched
-        from lstm_pipeline.intervals import add_intervals
+        from lstm_pipeline.forecasting import forecast, median_forecast, predict_batched
+        from lstm_pipeline.intervals import add_intervals, history_scales
 
         history = model_input.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
         check_series(history, min_length=self.lookback)
         horizon = int((params or {}).get("horizon") or self.horizon)
-        forecasts = forecast(
-            lambda X: predict_batched(self.network, X),
-            history,
-            lookback=self.lookback,
-            model_horizon=self.horizon,
-            horizon=horizon,
-            scaler=self.scaler,
+        forecasts = median_forecast(
+            [
+                forecast(
+                    partial(predict_batched, network),
+                    history,
+                    lookback=lookback,
+                    model_horizon=model_horizon,
+                    horizon=horizon,
+                    scaler=scaler,
+                )
+                for network, lookback, model_horizon, scaler in self.members
+            ]
         )
-        return add_intervals(forecasts, self.intervals, self.scaler.scale)
+        if not self.intervals:
+            return forecasts
+        return add_intervals(forecasts, self.intervals, history_scales(history, self.season_length))
+
+
+def _network_key(member: int) -> str:
+    """The artifact name of a member's network: `keras_model`, `keras_model_1`, ..."""
+    return "keras_model" if member == 0 else f"keras_model_{member}"
 
 
 mlflow.models.set_model(LstmForecaster())

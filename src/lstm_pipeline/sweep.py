@@ -14,14 +14,11 @@ import itertools
 import json
 import os
 import random
-import shutil
 import socket
-import tempfile
 import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -217,38 +214,19 @@ def limit_tensorflow_threads(threads: int | None) -> None:
 def _train_and_log(
     trial: Trial, frame: pd.DataFrame, repairs: Sequence[Repair], run_id: str
 ) -> tuple[LoggedRun, dict[str, float]]:
+    """The train flow's own path (`fitting.py`): fit, score the test part, refit, log; and the backtest if set."""
     from lstm_pipeline import plots, tracking
     from lstm_pipeline.backtest import run_backtest
-    from lstm_pipeline.evaluation import evaluate_saved_model
-    from lstm_pipeline.training import train_and_save
-    from lstm_pipeline.windowing import make_windows
+    from lstm_pipeline.fitting import fit_and_evaluate, training_record
 
     cfg = trial.config
     backtested = run_backtest(frame, cfg) if cfg.backtest.windows else None
-    data = make_windows(frame, cfg.window)
-    workdir = tempfile.mkdtemp(prefix="lstm-pipeline-trial-")
-    try:
-        keras_path = str(Path(workdir) / "model.keras")
-        training = train_and_save(data, cfg, keras_path)
-        evaluation = evaluate_saved_model(keras_path, frame, data, cfg)
-        if backtested is not None:
-            tracking.log_backtest(run_id, backtested, plots.backtest_folds(frame, backtested.errors))
-        logged = tracking.log_training_run(
-            cfg=cfg,
-            frame=frame,
-            source=cfg.source.path or cfg.source.kind,
-            training=training,
-            evaluation=evaluation,
-            figures={"loss": plots.loss_curve(training)},
-            keras_path=keras_path,
-            scaler=data.scaler,
-            repairs=repairs,
-            run_id=run_id,
-            intervals=backtested.quantiles if backtested else None,
-        )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return logged, {**evaluation.metrics, **(backtested.metrics if backtested else {})}
+    fitted = fit_and_evaluate(frame, cfg)
+    if backtested is not None:
+        tracking.log_backtest(run_id, backtested, plots.backtest_folds(frame, backtested.errors))
+    record = training_record(fitted, frame, cfg, repairs=repairs, backtested=backtested)
+    logged = tracking.log_training_run(record, run_id)
+    return logged, {**fitted.evaluation.metrics, **(backtested.metrics if backtested else {})}
 
 
 def _nest(run_id: str, trial: Trial, parent_run_id: str, worker: str) -> None:

@@ -24,17 +24,18 @@ from lstm_pipeline.config import PipelineConfig, project_root
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from lstm_pipeline.auto import Scored
     from lstm_pipeline.backtest import BacktestResult
+    from lstm_pipeline.ensemble import Ensemble
     from lstm_pipeline.evaluation import Evaluation
     from lstm_pipeline.promotion import Decision
     from lstm_pipeline.repairs import Repair
     from lstm_pipeline.training import TrainingResult
-    from lstm_pipeline.windowing import Scaler
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 # What the logged model needs at load time; versions come from the installed (locked) environment.
 ENVIRONMENT_ARTIFACT = "environment/requirements.txt"
-MODEL_REQUIREMENTS = ("mlflow", "tensorflow", "keras", "numpy", "pandas", "pydantic", "pyyaml")
+MODEL_REQUIREMENTS = ("mlflow", "tensorflow", "keras", "numpy", "pandas", "pydantic", "pyyaml", "statsmodels")
 VERSION_TAGS = ("tensorflow", "keras", "mlflow", "prefect", "great-expectations", "pandas", "numpy")
 
 
@@ -110,55 +111,51 @@ def ensure_experiment(name: str) -> str:
         return str(client.get_experiment_by_name(name).experiment_id)  # type: ignore[union-attr]
 
 
-def log_training_run(
-    *,
-    cfg: PipelineConfig,
-    frame: pd.DataFrame,
-    source: str,
-    training: TrainingResult,
-    evaluation: Evaluation,
-    figures: dict[str, Figure],
-    keras_path: str,
-    scaler: Scaler,
-    repairs: Sequence[Repair] = (),
-    attachments: dict[str, Path] | None = None,
-    run_id: str | None = None,
-    intervals: dict[str, list[float]] | None = None,
-) -> LoggedRun:
-    """Log params, tags, input data, losses, test metrics, plots and the pyfunc model in one run.
+@dataclass(frozen=True)
+class TrainingRecord:
+    """Everything one training run logs: the data, the fit ensemble, its held-out evaluation, plots, reports."""
 
-    `repairs` are the data repairs applied before training; `attachments` maps an artifact folder
-    to a local folder to attach (the validation report); `run_id` is a run opened by
-    `begin_training_run` (default: a new run); `intervals` are the conformal quantiles per level and
-    horizon step the model adds to its forecasts (`intervals.add_intervals`). The model's files are
-    checked in the store before the run ends. The run ends FINISHED only if everything was logged;
-    any error ends it FAILED.
+    cfg: PipelineConfig
+    frame: pd.DataFrame
+    source: str
+    ensemble: Ensemble
+    evaluation: Evaluation
+    figures: dict[str, Figure]
+    repairs: Sequence[Repair] = ()
+    attachments: dict[str, Path] | None = None  # artifact folder -> local folder (the validation report)
+    intervals: dict[str, list[float]] | None = None  # conformal quantiles per level and step
+
+
+def log_training_run(record: TrainingRecord, run_id: str) -> LoggedRun:
+    """Log input data, losses, test metrics, plots and the pyfunc model on the run `begin_training_run` opened.
+
+    The model's files are checked in the store before the run ends. The run ends FINISHED only if
+    everything was logged; any error ends it FAILED.
     """
     import mlflow
 
-    if run_id is None:
-        experiment_id = ensure_experiment(cfg.tracking.experiment)
-        started = mlflow.start_run(experiment_id=experiment_id, tags=run_tags(cfg))
-    else:
-        started = mlflow.start_run(run_id=run_id)
-        experiment_id = started.info.experiment_id
-    with started as run:
-        if run_id is None:  # a run from begin_training_run has its params already
-            mlflow.log_params(cfg.flat())
+    with mlflow.start_run(run_id=run_id) as run:
         with _without_mlflow_hints():
-            mlflow.log_input(_dataset(frame, source), context="training")
-        _log_losses(training)
-        mlflow.log_metrics({**evaluation.metrics, "train_seconds": training.seconds, "train_steps": training.steps})
-        mlflow.log_text(evaluation.scores.to_csv(index=False), "evaluation/scores_per_series.csv")
-        for name, figure in figures.items():
+            mlflow.log_input(_dataset(record.frame, record.source), context="training")
+        members = record.ensemble.members
+        _log_losses(members[0].training)
+        fitting = {
+            "train_seconds": sum(m.training.seconds for m in members),
+            "train_steps": sum(m.training.steps for m in members),
+            "ensemble_members": len(members),
+        }
+        mlflow.log_metrics({**record.evaluation.metrics, **fitting})
+        mlflow.log_text(record.evaluation.scores.to_csv(index=False), "evaluation/scores_per_series.csv")
+        mlflow.log_text(record.evaluation.cv.to_csv(index=False), "evaluation/holdout_forecasts.csv")
+        for name, figure in record.figures.items():
             mlflow.log_figure(figure, f"plots/{name}.png")
-        _log_repairs(repairs)
+        _log_repairs(record.repairs)
         mlflow.log_text(environment_requirements(), ENVIRONMENT_ARTIFACT)
-        for folder, local in (attachments or {}).items():
+        for folder, local in (record.attachments or {}).items():
             mlflow.log_artifacts(str(local), folder)
-        model_uri = _log_model(cfg, frame, keras_path, scaler, intervals or {})
-        verify_logged_model(model_uri, {"keras_model": Path(keras_path).stat().st_size})
-    return LoggedRun(run.info.run_id, experiment_id, model_uri)
+        model_uri, sizes = _log_model(record)
+        verify_logged_model(model_uri, sizes)
+    return LoggedRun(run.info.run_id, run.info.experiment_id, model_uri)
 
 
 def begin_training_run(cfg: PipelineConfig) -> LoggedRun:
@@ -269,6 +266,23 @@ def log_decision(run_id: str, decision: Decision, *, version: str) -> None:
     client.log_metric(run_id, "gate_candidate_mase", decision.candidate_mase)
     if decision.champion_mase is not None and np.isfinite(decision.champion_mase):
         client.log_metric(run_id, "gate_champion_mase", decision.champion_mase)
+
+
+def log_candidates(parent_run_id: str, scored: Sequence[Scored]) -> None:
+    """One child run per candidate of automatic selection: its settings, backtest MASE and time."""
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    client = mlflow.MlflowClient()
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    timestamp = int(pd.Timestamp.now().timestamp() * 1000)
+    for rank, s in enumerate(scored):
+        tags = {"mlflow.parentRunId": parent_run_id, "stage": "auto-candidate", "auto.rank": str(rank + 1)}
+        child = client.create_run(experiment_id, tags=tags, run_name=s.candidate.name)
+        params = [Param(key, str(value)) for key, value in s.candidate.settings.items()]
+        metrics = [Metric("backtest_mase", s.mase, timestamp, 0), Metric("seconds", s.seconds, timestamp, 0)]
+        client.log_batch(child.info.run_id, metrics=metrics, params=params)
+        client.set_terminated(child.info.run_id)
 
 
 def log_backtest_run(cfg: PipelineConfig, result: BacktestResult, figure: Figure) -> tuple[str, str]:
@@ -395,42 +409,50 @@ def _log_repairs(repairs: Sequence[Repair]) -> None:
         mlflow.log_metrics({f"repair_{r.name}_rows": r.rows for r in repairs})
 
 
-def _log_model(
-    cfg: PipelineConfig, frame: pd.DataFrame, keras_path: str, scaler: Scaler, intervals: dict[str, list[float]]
-) -> str:
+def _log_model(record: TrainingRecord) -> tuple[str, dict[str, int]]:
+    """Log the ensemble as one models-from-code pyfunc; return its URI and each network's size in bytes."""
     import mlflow
     from mlflow.models import infer_signature
 
     from lstm_pipeline.contract import frequencies
 
+    cfg, frame, ensemble = record.cfg, record.frame, record.ensemble
+    intervals = record.intervals or {}
     contract = {
-        "lookback": cfg.window.lookback,
+        "lookback": ensemble.lookback,
         "horizon": cfg.window.horizon,
         "frequencies": frequencies(frame, cfg.validation.freq),
         "interval_levels": sorted(intervals, key=float),
+        "members": len(ensemble.members),
     }
     state = {
-        "lookback": cfg.window.lookback,
+        "lookback": ensemble.lookback,
         "horizon": cfg.window.horizon,
-        "scaler": scaler.to_dict(),
+        "season_length": cfg.evaluate.season_length,
+        "members": [
+            {"lookback": m.recipe.window.lookback, "horizon": m.recipe.window.horizon, "scaler": m.scaler.to_dict()}
+            for m in ensemble.members
+        ],
         "intervals": intervals,
     }
-    history = frame.groupby("unique_id").tail(cfg.window.lookback).reset_index(drop=True)
+    history = frame.groupby("unique_id").tail(ensemble.lookback).reset_index(drop=True)
     sample_out = pd.DataFrame({"unique_id": history["unique_id"], "ds": history["ds"], "yhat": history["y"]})
     with tempfile.TemporaryDirectory() as workdir, _without_mlflow_hints():
         state_path = Path(workdir) / "preprocessing.json"
         state_path.write_text(json.dumps(state), encoding="utf-8")
+        networks = ensemble.save(Path(workdir))
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(PYFUNC_FILE),
-            artifacts={"keras_model": keras_path, "preprocessing": str(state_path)},
+            artifacts={**networks, "preprocessing": str(state_path)},
             code_paths=[str(PYFUNC_FILE.parent)],
             signature=infer_signature(history, sample_out, params={"horizon": cfg.window.horizon}),
             pip_requirements=pip_requirements(),
             metadata=contract,
             uv_project_path=_checkout_lock(),  # not whatever uv project the working directory is in
         )
-    return str(info.model_uri)
+        sizes = {name: Path(path).stat().st_size for name, path in networks.items()}
+    return str(info.model_uri), sizes
 
 
 def _checkout_lock() -> Path | None:

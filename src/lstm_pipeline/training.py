@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lstm_pipeline.config import PipelineConfig, TrainConfig
+from lstm_pipeline.config import ModelConfig, PipelineConfig, TrainConfig, WindowConfig
 
 if TYPE_CHECKING:
     import keras
@@ -123,21 +123,21 @@ def fit(model: keras.Model, train: Windows, val: Windows, cfg: TrainConfig) -> T
     )
 
 
-def train_network(data: WindowedData, cfg: PipelineConfig) -> tuple[keras.Model, TrainingResult]:
+def train_network(
+    data: WindowedData, window: WindowConfig, model_cfg: ModelConfig, train: TrainConfig
+) -> tuple[keras.Model, TrainingResult]:
     """Seed, build, compile and fit the configured LSTM; return the network and what the fit did."""
     from lstm_pipeline.model import build_model
 
-    seed_everything(cfg.train.seed)
+    seed_everything(train.seed)
     channels = int(data.train.X.shape[-1])  # y, then a sin and a cos per calendar covariate
-    model = build_model(
-        cfg.model, lookback=cfg.window.lookback, horizon=cfg.window.horizon, channels=channels, seed=cfg.train.seed
-    )
-    compile_model(model, cfg.train, train_windows=len(data.train))
-    return model, fit(model, data.train, data.val, cfg.train)
+    model = build_model(model_cfg, lookback=window.lookback, horizon=window.horizon, channels=channels, seed=train.seed)
+    compile_model(model, train, train_windows=len(data.train))
+    return model, fit(model, data.train, data.val, train)
 
 
 def train_and_save(data: WindowedData, cfg: PipelineConfig, path: str | Path) -> TrainingResult:
     """Train the configured LSTM (`train_network`), then save it to `path` (`.keras`)."""
-    model, result = train_network(data, cfg)
+    model, result = train_network(data, cfg.window, cfg.model, cfg.train)
     model.save(path)
     return result

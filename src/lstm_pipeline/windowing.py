@@ -12,6 +12,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from lstm_pipeline.config import WindowConfig
 from lstm_pipeline.errors import DataValidationError
+from lstm_pipeline.seasonality import project_cycle, seasonal_component
 
 _TINY = 1e-12
 # Length of each calendar cycle and the phase (0 <= phase < length) of a timestamp within it.
@@ -49,9 +50,12 @@ def calendar_features(ds: Any, covariates: Sequence[str]) -> np.ndarray:
 class Scaler:
     """Everything that turns raw history into model inputs, per series, fit on training points only.
 
-    `y` becomes `(f(y) - loc) / scale`, with `f` = log1p when `value_transform` is "log" (else the
-    identity); with an `anchor`, each window's inputs and targets are then measured from its level
-    (last or mean input value), so a trend never pushes inputs outside the range seen in training;
+    `y` becomes `(f(y) - s - loc) / scale`: `f` is log1p when `value_transform` is "log" (else the
+    identity), `s` the seasonal part when `season_length` > 1 (STL on the history given, projected
+    forward by its last cycle; `seasonality.py`). With an `anchor`, each window's inputs and
+    targets are then measured from a baseline of its own inputs (their last value, their mean, or
+    the least-squares line through them, extended over the horizon), so a trend never pushes
+    inputs outside the range seen in training and a network that outputs 0 forecasts that baseline;
     each calendar covariate adds a sin and a cos channel beside y. Stored with the model, so
     forecasts build exactly the inputs training did.
     """
@@ -62,6 +66,7 @@ class Scaler:
     value_transform: str = "none"
     covariates: tuple[str, ...] = ()
     anchor: str = "none"
+    season_length: int = 1
 
     @classmethod
     def fit(
@@ -72,11 +77,13 @@ class Scaler:
         value_transform: str = "none",
         covariates: Sequence[str] = (),
         anchor: str = "none",
+        season_length: int = 1,
     ) -> Scaler:
-        """Fit one (loc, scale) per series; a constant series gets scale 1 instead of 0."""
+        """Fit one (loc, scale) per series on its deseasonalised values; a constant series gets scale 1."""
         loc, scale = {}, {}
         for uid, raw in train_values.items():
             values = _forward(value_transform, uid, raw)
+            values = values - seasonal_component(values, season_length)[0]
             if method == "standard":
                 center, spread = float(np.mean(values)), float(np.std(values))
             elif method == "minmax":
@@ -84,31 +91,59 @@ class Scaler:
             else:
                 center, spread = 0.0, 1.0
             loc[uid], scale[uid] = center, spread if spread > _TINY else 1.0
-        return cls(method, loc, scale, value_transform, tuple(covariates), anchor)
+        return cls(method, loc, scale, value_transform, tuple(covariates), anchor, season_length)
 
-    def transform(self, uid: str, values: np.ndarray) -> np.ndarray:
-        """Scale raw values of series `uid`."""
+    def adjust(self, uid: str, values: np.ndarray, *, fit_points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled, deseasonalised `values` of series `uid`, and the seasonal cycle that follows them.
+
+        The seasonal part is estimated on the first `fit_points` values (default: all of them) and
+        projected over the rest, so points after them never shape it.
+        """
         loc, scale = self._params(uid)
-        return (_forward(self.value_transform, uid, values) - loc) / scale
+        z = _forward(self.value_transform, uid, values)
+        fit_points = len(z) if fit_points is None else fit_points
+        seasonal, cycle = seasonal_component(z[:fit_points], self.season_length)
+        ahead = len(z) - fit_points
+        if ahead:
+            seasonal = np.concatenate([seasonal, project_cycle(cycle, ahead)])
+            cycle = np.roll(cycle, -ahead)
+        return (z - seasonal - loc) / scale, cycle
 
-    def inverse(self, uids: np.ndarray, scaled: np.ndarray) -> np.ndarray:
-        """Undo the scaling row by row: row i of `scaled` belongs to series `uids[i]`."""
+    def restore(self, uids: np.ndarray, scaled: np.ndarray, cycles: np.ndarray) -> np.ndarray:
+        """Undo `adjust` for forecasts `[n, h]`: row i belongs to `uids[i]`, whose seasonal cycle is `cycles[i]`."""
         params = np.array([self._params(str(uid)) for uid in uids], dtype="float64").reshape(-1, 2)
-        values = scaled * params[:, 1:2] + params[:, 0:1]
+        seasonal = cycles[:, np.arange(scaled.shape[1]) % cycles.shape[1]]
+        values = scaled * params[:, 1:2] + params[:, 0:1] + seasonal
         return np.expm1(values) if self.value_transform == "log" else values
 
-    def levels(self, scaled: np.ndarray) -> np.ndarray | None:
-        """Each window's anchor `[n, 1]` (inputs and targets are measured from it); None without one."""
-        if self.anchor == "last":
-            return scaled[:, -1:]
-        if self.anchor == "mean":
-            return scaled.mean(axis=1, keepdims=True)
+    def transform(self, uid: str, values: np.ndarray) -> np.ndarray:
+        """Scale (and deseasonalise) raw values of series `uid`: `adjust` without the cycle."""
+        return self.adjust(uid, values)[0]
+
+    def inverse(self, uids: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+        """Undo the scaling row by row (no seasonal part): row i of `scaled` belongs to series `uids[i]`."""
+        return self.restore(uids, scaled, np.zeros((len(uids), 1)))
+
+    def baseline(self, scaled: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The anchor of windows `[n, lookback]`: its value at each input and at each of `horizon` steps ahead.
+
+        Returns `([n, lookback], [n, horizon])`; inputs and targets are measured from it. None without an anchor.
+        """
+        if self.anchor in ("last", "mean"):
+            level = scaled[:, -1:] if self.anchor == "last" else scaled.mean(axis=1, keepdims=True)
+            return np.broadcast_to(level, scaled.shape), np.broadcast_to(level, (len(scaled), horizon))
+        if self.anchor == "trend":
+            lookback = scaled.shape[1]
+            centred = np.arange(lookback) - (lookback - 1) / 2
+            slope = (scaled - scaled.mean(axis=1, keepdims=True)) @ centred[:, np.newaxis] / (centred @ centred)
+            end = scaled.mean(axis=1, keepdims=True) + slope * (lookback - 1) / 2  # the line at the last input
+            return end + slope * (np.arange(lookback) - (lookback - 1)), end + slope * np.arange(1, horizon + 1)
         return None
 
     def inputs(self, scaled: np.ndarray, ds: np.ndarray) -> np.ndarray:
         """Model inputs `[n, lookback, 1 + 2k]` from scaled windows `[n, lookback]` and their timestamps."""
-        levels = self.levels(scaled)
-        X = (scaled if levels is None else scaled - levels)[:, :, np.newaxis]
+        base = self.baseline(scaled, 1)
+        X = (scaled if base is None else scaled - base[0])[:, :, np.newaxis]
         if not self.covariates:
             return X
         features = calendar_features(ds, self.covariates).reshape(*scaled.shape, -1)
@@ -123,6 +158,8 @@ class Scaler:
             state["covariates"] = list(self.covariates)
         if self.anchor != "none":
             state["anchor"] = self.anchor
+        if self.season_length > 1:
+            state["season_length"] = self.season_length
         return state
 
     @classmethod
@@ -135,6 +172,7 @@ class Scaler:
             state.get("transform", "none"),
             tuple(state.get("covariates", ())),
             state.get("anchor", "none"),
+            int(state.get("season_length", 1)),
         )
 
     def _params(self, uid: str) -> tuple[float, float]:
@@ -166,7 +204,9 @@ class Windows:
     X: np.ndarray
     y: np.ndarray
     index: pd.DataFrame  # columns unique_id, cutoff (the ds of the last input value)
-    levels: np.ndarray | None = None  # float64[n, 1]: each window's anchor (window.anchor), added back to forecasts
+    levels: np.ndarray | None = (
+        None  # float64[n, horizon]: each window's anchor (window.anchor), added back to forecasts
+    )
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -187,11 +227,13 @@ def min_history(cfg: WindowConfig) -> int:
     return cfg.lookback + cfg.horizon + cfg.val_size + cfg.test_size
 
 
-def make_windows(frame: pd.DataFrame, cfg: WindowConfig) -> WindowedData:
+def make_windows(frame: pd.DataFrame, cfg: WindowConfig, *, season_length: int = 1) -> WindowedData:
     """Split every series by time, fit the scaler on the training parts and cut windows.
 
     A window belongs to the split that holds all of its targets; its inputs may reach back into
-    earlier splits, which is what the model sees at forecast time too, so nothing leaks.
+    earlier splits, which is what the model sees at forecast time too, so nothing leaks. With
+    `cfg.deseasonalise`, the seasonal part (period `season_length`) is estimated on the training
+    part only and projected over the rest.
     """
     groups = {str(uid): g for uid, g in frame.groupby("unique_id", sort=True)}
     train_len = {uid: len(g) - cfg.val_size - cfg.test_size for uid, g in groups.items()}
@@ -199,7 +241,12 @@ def make_windows(frame: pd.DataFrame, cfg: WindowConfig) -> WindowedData:
         _check_length(uid, len(group), train_len[uid], cfg)
     train_values = {uid: g["y"].to_numpy("float64")[: train_len[uid]] for uid, g in groups.items()}
     scaler = Scaler.fit(
-        cfg.scaling, train_values, value_transform=cfg.transform, covariates=cfg.covariates, anchor=cfg.anchor
+        cfg.scaling,
+        train_values,
+        value_transform=cfg.transform,
+        covariates=cfg.covariates,
+        anchor=cfg.anchor,
+        season_length=season_length if cfg.deseasonalise else 1,
     )
     for uid, group in groups.items():
         _check_covariates_vary(uid, group["ds"], cfg.covariates)
@@ -217,7 +264,7 @@ def make_windows(frame: pd.DataFrame, cfg: WindowConfig) -> WindowedData:
 def _series_windows(
     uid: str, group: pd.DataFrame, train_len: int, cfg: WindowConfig, scaler: Scaler
 ) -> dict[str, Windows]:
-    values = scaler.transform(uid, group["y"].to_numpy("float64"))
+    values, _ = scaler.adjust(uid, group["y"].to_numpy("float64"), fit_points=train_len)
     span = sliding_window_view(values, cfg.lookback + cfg.horizon)
     target_start = np.arange(len(span)) + cfg.lookback
     target_end = target_start + cfg.horizon - 1
@@ -229,7 +276,8 @@ def _series_windows(
     }
     ds = group["ds"].to_numpy()
     X = scaler.inputs(span[:, : cfg.lookback], sliding_window_view(ds, cfg.lookback)[: len(span)]).astype("float32")
-    levels = scaler.levels(span[:, : cfg.lookback])
+    base = scaler.baseline(span[:, : cfg.lookback], cfg.horizon)
+    levels = None if base is None else np.ascontiguousarray(base[1])
     y = (span[:, cfg.lookback :] if levels is None else span[:, cfg.lookback :] - levels).astype("float32")
     cutoffs = ds[target_start - 1]
     return {
@@ -264,7 +312,7 @@ def _windows(uid: str, X: np.ndarray, y: np.ndarray, cutoffs: np.ndarray, levels
 def _concat(windows: list[Windows], cfg: WindowConfig) -> Windows:
     if not windows:
         empty = np.empty((0, cfg.lookback, 1 + 2 * len(cfg.covariates)), "float32")
-        levels = None if cfg.anchor == "none" else np.empty((0, 1), "float64")
+        levels = None if cfg.anchor == "none" else np.empty((0, cfg.horizon), "float64")
         return Windows(
             empty, np.empty((0, cfg.horizon), "float32"), pd.DataFrame(columns=["unique_id", "cutoff"]), levels
         )

@@ -33,7 +33,7 @@ TINY: dict[str, Any] = {
     "model.units": [8],
 }
 if "promotion" in PipelineConfig.model_fields:
-    TINY["promotion.max_mase"] = 1000
+    TINY["promotion.max_vs_seasonal_naive"] = 1000
 
 
 def prefect(*args: str) -> list[str]:

@@ -38,7 +38,7 @@ TINY: dict[str, Any] = {
     "model.units": [8],
 }
 if "promotion" in PipelineConfig.model_fields:  # a model this small must get past the gate here
-    TINY["promotion.max_mase"] = 1000
+    TINY["promotion.max_vs_seasonal_naive"] = 1000
 SERVE_START_TIMEOUT = 180  # imports TensorFlow and downloads the model from the server
 
 

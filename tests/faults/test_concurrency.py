@@ -17,7 +17,12 @@ from lstm_pipeline.config import load_config, parse_overrides
 pytestmark = pytest.mark.faults
 
 PROCESSES = 8
-TINY = {"train.epochs": "2", "train.epochs_per_check": "1", "model.units": "[4]", "promotion.max_mase": "1000"}
+TINY = {
+    "train.epochs": "2",
+    "train.epochs_per_check": "1",
+    "model.units": "[4]",
+    "promotion.max_vs_seasonal_naive": "1000",
+}
 STORE_ERRORS = ("database is locked", "duplicate column", "operationalerror", "integrityerror", "traceback")
 SCHEMA_CREATED = "Creating initial MLflow database tables"
 

@@ -17,7 +17,7 @@ from helpers import PROJECT, Service, executable, http_json, run, stop_group
 pytestmark = pytest.mark.faults
 
 NAME = "faults-crash"
-TINY = ["--set", "model.units=[4]", "--set", "promotion.max_mase=1000"]
+TINY = ["--set", "model.units=[4]", "--set", "promotion.max_vs_seasonal_naive=1000"]
 ENDLESS = ["--set", "train.epochs=1000000", "--set", "train.early_stopping_patience=null"]
 FITTING = "fitting on"  # the fit-model task's first log line
 

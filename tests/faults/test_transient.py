@@ -25,7 +25,7 @@ TINY = {
     "model.units": [4],
     "train.epochs": 2,
     "train.epochs_per_check": 1,
-    "promotion.max_mase": 1000,
+    "promotion.max_vs_seasonal_naive": 1000,
 }
 
 

@@ -28,7 +28,11 @@ CHAMPION_IN_PLAIN_MLFLOW = textwrap.dedent("""
 def test_demo_trains_registers_and_forecasts(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL")}
     env["LSTM_PIPELINE_HOME"] = str(tmp_path)
-    tiny = ["train.epochs=20", "model.units=[8]", "promotion.max_mase=1000"]  # the gate is tested elsewhere
+    tiny = [
+        "train.epochs=20",
+        "model.units=[8]",
+        "promotion.max_vs_seasonal_naive=1000",
+    ]  # the gate is tested elsewhere
     cmd = [str(CLI), "demo", "--horizon", "4", *(arg for setting in tiny for arg in ("--set", setting))]
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]

@@ -17,7 +17,7 @@ TINY = {
     "train.epochs": 20,
     "train.epochs_per_check": 5,
     "train.learning_rate": 0.01,
-    "promotion.max_mase": 1000,  # tiny models may not beat seasonal naive; the gate has its own tests
+    "promotion.max_vs_seasonal_naive": 1000,  # tiny models may not beat seasonal naive; the gate has its own tests
 }
 
 

@@ -29,7 +29,7 @@ def version_tags(name: str, version: str) -> dict[str, str]:
 
 
 def test_worse_never_takes_champion_better_does(pipeline_home):
-    weak = run("promo", BAD, **{"promotion.max_mase": 1000})  # a poor first champion
+    weak = run("promo", BAD, **{"promotion.max_vs_seasonal_naive": 1000})  # a poor first champion
     assert weak.decision.promote and holder("promo", "champion").version == "1"
 
     strong = run("promo", GOOD)
@@ -61,7 +61,7 @@ def test_a_candidate_that_does_not_beat_seasonal_naive_is_only_challenger(pipeli
 def test_two_racing_promotions_leave_the_better_one(pipeline_home):
     good = run("race-src", GOOD, **{"tracking.register_model": False})
     bad = run("race-src", BAD, **{"tracking.register_model": False})
-    cfg = load_config(None, {"tracking.model_name": "race", "promotion.max_mase": 1000})
+    cfg = load_config(None, {"tracking.model_name": "race", "promotion.max_vs_seasonal_naive": 1000})
     frame = seed_sine()
     candidates = [register(s.model_uri, name="race", tags={}) for s in (bad, good)]  # the worse one first
     start = threading.Barrier(2)

@@ -17,6 +17,16 @@ TINY = {
 }
 
 
+def fit_and_log(frame, cfg: PipelineConfig):
+    """Fit, score and refit the configured ensemble (the train flow's path) and log it as one MLflow run."""
+    from lstm_pipeline.fitting import fit_and_evaluate, training_record
+    from lstm_pipeline.tracking import begin_training_run, log_training_run
+
+    fitted = fit_and_evaluate(frame, cfg)
+    run = begin_training_run(cfg)
+    return fitted, log_training_run(training_record(fitted, frame, cfg), run.run_id)
+
+
 @pytest.fixture
 def tiny_cfg() -> PipelineConfig:
     """The demo sine with a small network: trains in about a second."""

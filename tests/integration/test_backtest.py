@@ -44,6 +44,7 @@ def test_a_fold_never_sees_its_future():
     fold0 = before["fold"] == 0
     np.testing.assert_array_equal(before.loc[fold0, "model"], after.loc[fold0, "model"])
     assert before.loc[fold0, "y_scale"].tolist() == after.loc[fold0, "y_scale"].tolist()
+    assert before.loc[fold0, "seasonal_naive"].tolist() == after.loc[fold0, "seasonal_naive"].tolist()
     # fold 1 trains on fold 0's (shifted) targets, so it must move: the check above has teeth
     assert not np.allclose(before.loc[~fold0, "model"], after.loc[~fold0, "model"])
 
@@ -52,13 +53,13 @@ def test_refit_never_trains_once_and_baselines_use_the_fold_history():
     cfg = load_config(None, {**BACKTEST, "backtest.windows": 3, "backtest.refit": 0})
     calls = []
 
-    def counting(fold_frame, cfg, horizon):
-        calls.append(len(fold_frame))
-        return train_fold(fold_frame, cfg, horizon)
+    def counting(history, cfg):
+        calls.append(len(history))
+        return train_fold(history, cfg)
 
     frame = panel()
     result = run_backtest(frame, cfg, trainer=counting)
-    assert calls == [2 * (120 - 8)]  # fold 0 only: both series without the last 2 folds' 8 points
+    assert calls == [2 * (120 - 12)]  # fold 0 only: both series without the 3 folds' 12 points
     errors = result.errors
     assert len(errors) == 2 * 3 * 4 and sorted(errors["step"].unique()) == [1, 2, 3, 4]
     for (uid, _), rows in errors.groupby(["unique_id", "fold"]):

@@ -3,16 +3,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from lstm_pipeline.config import load_config
-from lstm_pipeline.evaluation import evaluate_saved_model
-from lstm_pipeline.forecasting import forecast, predict_batched
-from lstm_pipeline.model import load_network
-from lstm_pipeline.tracking import log_training_run, tracking_uri
-from lstm_pipeline.training import train_and_save
-from tests.integration.conftest import TINY
+from lstm_pipeline.tracking import tracking_uri
+from tests.integration.conftest import TINY, fit_and_log
 
 pytestmark = pytest.mark.integration
 PROJECT = Path(__file__).resolve().parents[2]
@@ -31,31 +28,14 @@ FRESH_PROCESS = textwrap.dedent("""
 """)
 
 
-def test_logged_pyfunc_forecasts_in_a_fresh_process_as_in_process(tmp_path, pipeline_home, sine_data):
-    cfg = load_config(None, {**TINY, "tracking.experiment": "pyfunc-roundtrip"})
-    frame, data = sine_data
-    keras_path = tmp_path / "model.keras"
-    training = train_and_save(data, cfg, keras_path)
-    evaluation = evaluate_saved_model(keras_path, frame, data, cfg)
-    logged = log_training_run(
-        cfg=cfg,
-        frame=frame,
-        source="sine",
-        training=training,
-        evaluation=evaluation,
-        figures={},
-        keras_path=str(keras_path),
-        scaler=data.scaler,
-    )
-    network = load_network(keras_path)
-    expected = forecast(
-        lambda X: predict_batched(network, X),
-        frame,
-        lookback=cfg.window.lookback,
-        model_horizon=1,
-        horizon=7,
-        scaler=data.scaler,
-    )
+def test_logged_ensemble_forecasts_in_a_fresh_process_the_median_of_its_members(tmp_path, pipeline_home, sine_data):
+    cfg = load_config(None, {**TINY, "train.ensemble": 3, "tracking.experiment": "pyfunc-roundtrip"})
+    frame, _ = sine_data
+    fitted, logged = fit_and_log(frame, cfg)
+    members = [m.forecast(frame, 7)["yhat"].to_numpy() for m in fitted.ensemble.members]
+    assert len(members) == 3 and not np.allclose(members[0], members[1])  # the seeds differ
+    expected = fitted.ensemble.forecast(frame, 7)
+    np.testing.assert_allclose(expected["yhat"], np.median(np.stack(members), axis=0))
     done = predict_in_fresh_process(logged.model_uri, frame, tmp_path)
     assert str(PROJECT / "src") not in done.stdout, "the model must load its own bundled code"
     got = pd.read_parquet(tmp_path / "out.parquet")

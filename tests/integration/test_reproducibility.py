@@ -17,10 +17,9 @@ import mlflow
 import pytest
 
 from lstm_pipeline.config import load_config
-from lstm_pipeline.evaluation import evaluate_saved_model
-from lstm_pipeline.tracking import ENVIRONMENT_ARTIFACT, VERSION_TAGS, log_training_run
+from lstm_pipeline.tracking import ENVIRONMENT_ARTIFACT, VERSION_TAGS
 from lstm_pipeline.training import train_and_save
-from tests.integration.conftest import TINY
+from tests.integration.conftest import TINY, fit_and_log
 from tests.integration.test_training import weights_digest
 
 pytestmark = pytest.mark.integration
@@ -60,19 +59,8 @@ def test_same_seed_gives_the_same_weights_in_separate_processes(tmp_path, tiny_c
 
 def test_a_logged_run_records_what_reproducing_it_needs(tmp_path, pipeline_home, sine_data):
     cfg = load_config(None, {**TINY, "train.seed": 11, "tracking.experiment": "reproducibility"})
-    frame, data = sine_data
-    keras_path = tmp_path / "model.keras"
-    training = train_and_save(data, cfg, keras_path)
-    logged = log_training_run(
-        cfg=cfg,
-        frame=frame,
-        source="sine",
-        training=training,
-        evaluation=evaluate_saved_model(keras_path, frame, data, cfg),
-        figures={},
-        keras_path=str(keras_path),
-        scaler=data.scaler,
-    )
+    frame, _ = sine_data
+    _, logged = fit_and_log(frame, cfg)
     tags = mlflow.MlflowClient().get_run(logged.run_id).data.tags
     assert tags["seed"] == "11"
     assert tags["python"] == platform.python_version()

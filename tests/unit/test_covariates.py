@@ -139,8 +139,8 @@ def test_anchored_windows_are_the_plain_ones_minus_each_windows_level():
     plain = make_windows(frame, window(horizon=2))
     for anchor, level in (("last", plain.train.X[:, -1, 0]), ("mean", plain.train.X[:, :, 0].mean(axis=1))):
         data = make_windows(frame, window(horizon=2).model_copy(update={"anchor": anchor}))
-        assert data.train.levels is not None and data.train.levels.shape == (len(data.train), 1)
-        np.testing.assert_allclose(data.train.levels[:, 0], level, atol=1e-6)
+        assert data.train.levels is not None and data.train.levels.shape == (len(data.train), 2)
+        np.testing.assert_allclose(data.train.levels, np.repeat(level[:, None], 2, axis=1), atol=1e-6)
         np.testing.assert_allclose(data.train.X[:, :, 0], plain.train.X[:, :, 0] - level[:, None], atol=1e-6)
         np.testing.assert_allclose(data.train.y, plain.train.y - level[:, None], atol=1e-6)
     assert plain.train.levels is None
