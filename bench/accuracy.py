@@ -22,11 +22,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from lstm_pipeline.config import load_config  # noqa: E402
-from lstm_pipeline.data_defaults import resolve  # noqa: E402
+from lstm_pipeline.config import load_config
+from lstm_pipeline.data_defaults import resolve
 
 
 def public_series() -> dict[str, tuple[pd.DataFrame, int, int | None]]:
@@ -119,19 +119,19 @@ def main() -> None:
             row[model] = {"mase": mase(test, yhat, insample, m), "mape": mape(test, yhat)}
         results[name] = row
         print(name, json.dumps(row), flush=True)
+    classic_names = ("SeasonalNaive", "AutoETS", "AutoTheta", "AutoARIMA")
     print(
-        "\n| series | points | h | m | LSTM MASE (mean ± sd) | LSTM MAPE % | SeasonalNaive | AutoETS | AutoTheta | AutoARIMA | LSTM s/run |"
+        "\n| series | points | h | m | LSTM MASE (mean ± sd) | LSTM MAPE % | "
+        + " | ".join(classic_names)
+        + " | s/run |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in results.items():
         lstm = row["LSTM"]
-        classics = " | ".join(
-            f"{row[k]['mase']:.3f}" if k in row else "-" for k in ("SeasonalNaive", "AutoETS", "AutoTheta", "AutoARIMA")
-        )
-        print(
-            f"| {name} | {row['points']} | {row['horizon']} | {row['season']} | {lstm['mase']:.3f} ± {lstm['mase_sd']:.3f} "
-            f"| {lstm['mape']:.2f} ± {lstm['mape_sd']:.2f} | {classics} | {row['seconds']:.0f} |"
-        )
+        classics = " | ".join(f"{row[k]['mase']:.3f}" if k in row else "-" for k in classic_names)
+        sizes = f"{row['points']} | {row['horizon']} | {row['season']}"
+        lstm_text = f"{lstm['mase']:.3f} ± {lstm['mase_sd']:.3f} | {lstm['mape']:.2f} ± {lstm['mape_sd']:.2f}"
+        print(f"| {name} | {sizes} | {lstm_text} | {classics} | {row['seconds']:.0f} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

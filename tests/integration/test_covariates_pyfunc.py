@@ -1,4 +1,4 @@
-"""A model trained with calendar covariates, log transform, STL deseasonalisation and anchor: its pyfunc forecasts as in process."""
+"""A model with calendar covariates, log transform, STL deseasonalisation and anchor: its pyfunc forecasts as in process."""
 
 from __future__ import annotations
 
