@@ -50,26 +50,33 @@ class Scored:
 
 
 def candidates(cfg: PipelineConfig, frame: pd.DataFrame) -> list[Candidate]:
-    """The search space for `frame`: anchor, value transform, deseasonalisation and lookback.
+    """The search space for `frame`: the anchor and deseasonalisation, the value transform, the lookback.
 
-    Log is tried only where every value is positive, deseasonalising only with a season; the
-    lookbacks are the configured one and two horizons, cut to what the backtest can train on.
+    With a season: the last level or the trend of the deseasonalised series, the last level of the
+    raw one, or its last season (a network that starts as seasonal naive); without one, the last
+    level or the trend. Log is tried only where every value is positive. The lookbacks are the
+    chosen one and two horizons, cut to what the backtest can train on.
     """
     horizon, season = cfg.window.horizon, cfg.evaluate.season_length
     longest = _longest_lookback(frame, cfg)
     lookbacks = sorted({min(cfg.window.lookback, longest), min(2 * horizon, longest)})
-    space: dict[str, list[object]] = {
-        "window.anchor": ["last", "trend"],
-        "window.transform": ["none", "log"] if float(frame["y"].min()) > 0 else ["none"],
-        "window.deseasonalise": [True, False] if season > 1 else [False],
-        "window.lookback": list(lookbacks),
-    }
-    found = []
-    for index, values in enumerate(itertools.product(*space.values())):
-        settings = dict(zip(space, values, strict=True))
+    shapes: list[tuple[str, bool]] = [("last", True), ("trend", True), ("last", False), ("season", False)]
+    if season < 2:
+        shapes = [("last", False), ("trend", False)]
+    transforms = ["none", "log"] if float(frame["y"].min()) > 0 else ["none"]
+    found: list[Candidate] = []
+    for (anchor, deseasonalise), transform, lookback in itertools.product(shapes, transforms, lookbacks):
+        if anchor == "season" and lookback < season:
+            continue
+        settings: dict[str, object] = {
+            "window.anchor": anchor,
+            "window.deseasonalise": deseasonalise,
+            "window.transform": transform,
+            "window.lookback": lookback,
+        }
         window = cfg.window.model_copy(update={key.split(".")[1]: value for key, value in settings.items()})
         train = cfg.train.model_copy(update={"ensemble": 1})
-        found.append(Candidate(index, settings, Recipe(window, cfg.model, train, season)))
+        found.append(Candidate(len(found), settings, Recipe(window, cfg.model, train, season)))
     return found
 
 

@@ -56,9 +56,10 @@ class WindowConfig(_Section):
     covariates: list[Literal["month", "dayofweek", "hour", "dayofyear"]] = Field(
         default_factory=list, description="calendar features (sin/cos) fed beside y; need datetime ds"
     )
-    anchor: Literal["none", "last", "mean", "trend"] = Field(
+    anchor: Literal["none", "last", "mean", "trend", "season"] = Field(
         "none",
-        description="inputs and targets relative to the input window's last value, mean, or least-squares line",
+        description="inputs and targets relative to the input window's last value, mean, least-squares line, "
+        "or last season (evaluate.season_length)",
     )
     deseasonalise: bool = Field(
         False, description="remove each series' STL seasonal part (evaluate.season_length) and add it back"

@@ -13,7 +13,6 @@ from collections import Counter
 import pandas as pd
 
 from lstm_pipeline.config import PipelineConfig, SourceConfig
-from lstm_pipeline.errors import DataValidationError
 from lstm_pipeline.seasonality import calendar_defaults
 
 # Fewest training windows a fit should see; below it the lookback shrinks, then validation goes.
@@ -64,16 +63,12 @@ def _validation_size(before_test: int, lookback: int, horizon: int) -> int:
 
 
 def _fitting_lookback(train_points: int, lookback: int, horizon: int) -> int:
-    """Shorten the lookback until the training part gives `MIN_WINDOWS` windows (never below 2)."""
-    fitting = min(lookback, train_points - horizon - MIN_WINDOWS + 1)
-    if fitting < 2:
-        need = 2 + horizon + MIN_WINDOWS - 1
-        raise DataValidationError(
-            f"rule 'enough history': forecasting {horizon} steps needs at least {need} points per series "
-            f"before the held-out part (lookback 2 + horizon {horizon} + {MIN_WINDOWS - 1} more windows); "
-            f"the shortest series has {train_points}. Lower --horizon, or set window.test_size smaller"
-        )
-    return fitting
+    """Shorten the lookback until the training part gives `MIN_WINDOWS` windows (never below 2).
+
+    Data too short even for that is left to the data contract's "enough history" rule, which
+    reports it with the sizes that add up.
+    """
+    return max(2, min(lookback, train_points - horizon - MIN_WINDOWS + 1))
 
 
 def _common_frequency(frame: pd.DataFrame) -> str | None:

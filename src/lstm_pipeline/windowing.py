@@ -54,7 +54,8 @@ class Scaler:
     identity), `s` the seasonal part when `season_length` > 1 (STL on the history given, projected
     forward by its last cycle; `seasonality.py`). With an `anchor`, each window's inputs and
     targets are then measured from a baseline of its own inputs (their last value, their mean, or
-    the least-squares line through them, extended over the horizon), so a trend never pushes
+    the least-squares line through them, extended over the horizon, or their last season
+    repeated: `anchor_period` steps), so a trend never pushes
     inputs outside the range seen in training and a network that outputs 0 forecasts that baseline;
     each calendar covariate adds a sin and a cos channel beside y. Stored with the model, so
     forecasts build exactly the inputs training did.
@@ -67,6 +68,7 @@ class Scaler:
     covariates: tuple[str, ...] = ()
     anchor: str = "none"
     season_length: int = 1
+    anchor_period: int = 1  # the season the "season" anchor repeats
 
     @classmethod
     def fit(
@@ -78,6 +80,7 @@ class Scaler:
         covariates: Sequence[str] = (),
         anchor: str = "none",
         season_length: int = 1,
+        anchor_period: int = 1,
     ) -> Scaler:
         """Fit one (loc, scale) per series on its deseasonalised values; a constant series gets scale 1."""
         loc, scale = {}, {}
@@ -91,7 +94,7 @@ class Scaler:
             else:
                 center, spread = 0.0, 1.0
             loc[uid], scale[uid] = center, spread if spread > _TINY else 1.0
-        return cls(method, loc, scale, value_transform, tuple(covariates), anchor, season_length)
+        return cls(method, loc, scale, value_transform, tuple(covariates), anchor, season_length, anchor_period)
 
     def adjust(self, uid: str, values: np.ndarray, *, fit_points: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Scaled, deseasonalised `values` of series `uid`, and the seasonal cycle that follows them.
@@ -132,7 +135,12 @@ class Scaler:
         if self.anchor in ("last", "mean"):
             level = scaled[:, -1:] if self.anchor == "last" else scaled.mean(axis=1, keepdims=True)
             return np.broadcast_to(level, scaled.shape), np.broadcast_to(level, (len(scaled), horizon))
-        if self.anchor == "trend":
+        if self.anchor == "season" and 2 <= self.anchor_period <= scaled.shape[1]:
+            # the last season of inputs, repeated: an untrained network forecasts seasonal naive
+            lookback, m = scaled.shape[1], self.anchor_period
+            inputs_at = (lookback - m) + (np.arange(lookback) - (lookback - m)) % m
+            return scaled[:, inputs_at], scaled[:, (lookback - m) + np.arange(horizon) % m]
+        if self.anchor in ("trend", "season"):  # a season longer than the lookback falls back to the trend
             lookback = scaled.shape[1]
             centred = np.arange(lookback) - (lookback - 1) / 2
             slope = (scaled - scaled.mean(axis=1, keepdims=True)) @ centred[:, np.newaxis] / (centred @ centred)
@@ -160,6 +168,8 @@ class Scaler:
             state["anchor"] = self.anchor
         if self.season_length > 1:
             state["season_length"] = self.season_length
+        if self.anchor_period > 1:
+            state["anchor_period"] = self.anchor_period
         return state
 
     @classmethod
@@ -173,6 +183,7 @@ class Scaler:
             tuple(state.get("covariates", ())),
             state.get("anchor", "none"),
             int(state.get("season_length", 1)),
+            int(state.get("anchor_period", 1)),
         )
 
     def _params(self, uid: str) -> tuple[float, float]:
@@ -247,6 +258,7 @@ def make_windows(frame: pd.DataFrame, cfg: WindowConfig, *, season_length: int =
         covariates=cfg.covariates,
         anchor=cfg.anchor,
         season_length=season_length if cfg.deseasonalise else 1,
+        anchor_period=season_length if cfg.anchor == "season" else 1,
     )
     for uid, group in groups.items():
         _check_covariates_vary(uid, group["ds"], cfg.covariates)

@@ -48,7 +48,7 @@ def test_demo_trains_registers_and_forecasts(tmp_path):
     assert str(forecasts) in out
     assert (slots[0] / "forecasts.png").is_file()
     assert list(pd.read_parquet(forecasts)["ds"]) == [100, 101, 102, 103]
-    assert any((tmp_path / "mlruns" / "artifacts").rglob("model.keras"))
+    assert any((tmp_path / "mlruns" / "artifacts").rglob("keras_model.keras"))
 
     script = CHAMPION_IN_PLAIN_MLFLOW.format(uri=f"sqlite:///{db}")
     fresh = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)

@@ -99,8 +99,8 @@ def test_bad_file_leaves_no_run_no_model_no_output(pipeline_home, tmp_path):
 
 def test_short_or_broken_series_are_refused_before_training(pipeline_home, tmp_path):
     short = tmp_path / "short.csv"
-    pd.DataFrame({"unique_id": "a", "ds": range(30), "y": 1.0}).to_csv(short, index=False)
-    with pytest.raises(DataValidationError, match=r"enough history \(at least 41 points"):
+    pd.DataFrame({"unique_id": "a", "ds": range(15), "y": 1.0}).to_csv(short, index=False)
+    with pytest.raises(DataValidationError, match=r"enough history \(at least 22 points"):
         train(overrides=tiny("short"), data=str(short))
     holed = tmp_path / "nan.csv"
     pd.DataFrame({"unique_id": "a", "ds": range(100), "y": [float("nan")] + [1.0] * 99}).to_csv(holed, index=False)

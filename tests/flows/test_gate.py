@@ -1,4 +1,4 @@
-"""The promotion gate in the train flow: candidate and champion scored on the same newest data."""
+"""The promotion gate in the train flow: candidate, seasonal naive and champion scored on the same windows."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from flows.train import train
 from lstm_pipeline.config import load_config
+from lstm_pipeline.data_defaults import resolve
 from lstm_pipeline.promotion import promote
 from lstm_pipeline.registry import RegisteredModel, holder, register
 from lstm_pipeline.sources import seed_sine
@@ -17,7 +18,7 @@ from lstm_pipeline.sources import seed_sine
 pytestmark = pytest.mark.flows
 
 BAD = {"model.units": [4], "train.epochs": 2, "train.learning_rate": 0.001, "train.early_stopping_patience": None}
-GOOD: dict[str, object] = {}  # the default config: test MASE 0.72 on the demo sine, trains in seconds
+GOOD: dict[str, object] = {}  # the default config: beats seasonal naive on the demo sine
 
 
 def run(name: str, settings: dict[str, object], **more: object):
@@ -38,7 +39,7 @@ def test_worse_never_takes_champion_better_does(pipeline_home):
     assert holder("promo", "champion").version == "2"
     tags = version_tags("promo", "2")
     assert tags["gate.decision"] == "champion" and tags["gate.champion_version"] == "1"
-    assert "beats the champion" in tags["gate.reason"]
+    assert "beats seasonal naive's" in tags["gate.reason"] and "and the champion v1's" in tags["gate.reason"]
     assert tags["gate.window"].startswith("last 10 points of 1 series")
 
     worse = run("promo", {**BAD, "train.seed": 5})
@@ -61,17 +62,18 @@ def test_a_candidate_that_does_not_beat_seasonal_naive_is_only_challenger(pipeli
 def test_two_racing_promotions_leave_the_better_one(pipeline_home):
     good = run("race-src", GOOD, **{"tracking.register_model": False})
     bad = run("race-src", BAD, **{"tracking.register_model": False})
-    cfg = load_config(None, {"tracking.model_name": "race", "promotion.max_vs_seasonal_naive": 1000})
     frame = seed_sine()
-    candidates = [register(s.model_uri, name="race", tags={}) for s in (bad, good)]  # the worse one first
+    cfg = resolve(load_config(None, {"tracking.model_name": "race", "promotion.max_vs_seasonal_naive": 1000}), frame)
+    runs = (bad, good)  # the worse one first
+    candidates = [register(s.model_uri, name="race", tags={}) for s in runs]
     start = threading.Barrier(2)
     decisions: dict[str, bool] = {}
 
-    def promote_one(candidate: RegisteredModel) -> None:
+    def promote_one(candidate: RegisteredModel, metrics: dict[str, float]) -> None:
         start.wait()
-        decisions[candidate.version] = promote(candidate, frame, cfg).promote
+        decisions[candidate.version] = promote(candidate, frame, metrics, cfg).promote
 
-    threads = [threading.Thread(target=promote_one, args=(c,)) for c in candidates]
+    threads = [threading.Thread(target=promote_one, args=(c, s.metrics)) for c, s in zip(candidates, runs, strict=True)]
     for thread in threads:
         thread.start()
     for thread in threads:
