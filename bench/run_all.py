@@ -23,7 +23,7 @@ SCRIPTS = (
     "trainer_vs_seed.py",
     "large_data.py",
     "train_flow_cold.py",
-    "airpassengers.py",
+    "accuracy.py",
     "sweep_dask.py",
 )
 NOISE = ("I0000 ", "E0000 ", "W0000 ", "WARNING: All log messages", "To enable the following instructions")

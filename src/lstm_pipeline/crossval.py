@@ -142,7 +142,7 @@ def score(cv: pd.DataFrame, frame: pd.DataFrame, *, season_length: int, models: 
     mase = per_origin["mae"].merge(scale, on=["unique_id", "cutoff"])
     mase[models] = mase[models].div(mase["scale"], axis=0)
     per_origin["mase"] = mase.drop(columns="scale")
-    positive = set(cv.groupby("unique_id")["y"].min().pipe(lambda low: low[low > 0]).index)
+    positive = set(frame.groupby("unique_id")["y"].min().pipe(lambda low: low[low > 0]).index)
     rows = []
     for metric, table in per_origin.items():
         means = table.groupby("unique_id")[models].mean()

@@ -22,7 +22,7 @@ TINY: dict[str, Any] = {
     "train.early_stopping_patience": None,
     "tracking.experiment": NAME,
     "tracking.model_name": NAME,
-    "promotion.max_vs_seasonal_naive": 1000,  # a network this small may not beat seasonal naive; the gate is tested apart
+    "promotion.max_vs_seasonal_naive": 1000,  # a network this small may lose to seasonal naive; the gate has its tests
     "sweep.method": "grid",
     "sweep.space": {"model.units": [[4]], "train.learning_rate": [0.01, 0.03]},
 }

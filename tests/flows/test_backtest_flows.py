@@ -40,7 +40,10 @@ def test_train_with_a_backtest_forecasts_with_calibrated_intervals(pipeline_home
     run = client.get_run(summary.run_id)
     assert run.info.status == "FINISHED"
     assert "backtest_mase" in run.data.metrics and "backtest_seasonal_naive_mase" in run.data.metrics
-    assert "last 10 points of 1 series" in client.get_model_version("bt-train", summary.registered.version).tags["gate.window"]
+    assert (
+        "last 10 points of 1 series"
+        in client.get_model_version("bt-train", summary.registered.version).tags["gate.window"]
+    )
 
     written = pd.read_parquet(batch_forecast(model_name="bt-train", horizon=5).path)
     assert {"yhat_lower_80", "yhat_upper_80"} <= set(written.columns) and "yhat_lower_95" not in written.columns

@@ -1,4 +1,4 @@
-"""A model with calendar covariates, log transform, STL deseasonalisation and anchor: its pyfunc forecasts as in process."""
+"""Calendar covariates, log transform, STL deseasonalisation and an anchor: the pyfunc forecasts as in process."""
 
 from __future__ import annotations
 

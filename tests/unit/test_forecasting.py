@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from lstm_pipeline.errors import DataValidationError
-from lstm_pipeline.forecasting import forecast, forecast_windows, write_forecasts
-from lstm_pipeline.windowing import Scaler, Windows
+from lstm_pipeline.forecasting import forecast, write_forecasts
+from lstm_pipeline.windowing import Scaler
 
 
 class RecordingPredict:
@@ -185,23 +185,6 @@ def test_unknown_series_is_a_validation_error():
             horizon=1,
             scaler=no_scaling("a"),
         )
-
-
-# --- forecast_windows --------------------------------------------------------------------------
-
-
-def test_forecast_windows_returns_raw_unit_arrays_per_window():
-    scaler = Scaler.fit("standard", {"a": np.array([0.0, 2.0]), "b": np.array([10.0, 30.0])})
-    X = np.array([[[0.0], [1.0]], [[-1.0], [0.5]], [[2.0], [-2.0]]], dtype="float32")
-    index = pd.DataFrame({"unique_id": ["a", "b", "b"], "cutoff": [3, 7, 8]})
-    windows = Windows(X=X, y=np.zeros((3, 2), "float32"), index=index)
-    result = forecast_windows(repeat_last(2), windows, scaler)
-    assert list(result.columns) == ["unique_id", "cutoff", "yhat"]
-    pd.testing.assert_frame_equal(result[["unique_id", "cutoff"]], index)
-    # last scaled input 1.0 (a: *1 + 1), 0.5 (b: *10 + 20), -2 (b).
-    expected = [[2.0, 2.0], [25.0, 25.0], [0.0, 0.0]]
-    for got, want in zip(result["yhat"], expected, strict=True):
-        np.testing.assert_allclose(got, want)
 
 
 # --- write_forecasts ---------------------------------------------------------------------------
