@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -198,3 +199,27 @@ def test_a_bad_as_of_date_is_refused(pipeline_home):
 
     with pytest.raises(ConfigError, match="not a date"):
         batch_forecast(model_name="slots", as_of="yesterday")
+
+
+def test_auto_selects_by_backtest_ensembles_the_best_and_logs_every_candidate(pipeline_home, tmp_path):
+    """`train --auto` on a small monthly file: candidates as child runs, an ensemble of the best, refit."""
+    path = tmp_path / "monthly.csv"
+    months = pd.date_range("2015-01-01", periods=72, freq="MS")
+    y = 100 + 20 * np.sin(2 * np.pi * np.arange(72) / 12) + np.arange(72)
+    pd.DataFrame({"unique_id": "shop", "ds": months, "y": y}).to_csv(path, index=False)
+    settings = {**tiny("auto"), "auto.enabled": True, "auto.windows": 1, "auto.top": 2, "auto.seeds": 2}
+    settings["window.horizon"] = 6
+    summary = train(overrides=settings, data=str(path))
+    client = mlflow.MlflowClient()
+    run = client.get_run(summary.run_id)
+    assert run.data.metrics["ensemble_members"] == 4  # the 2 best candidates x 2 seeds
+    assert {"test_mase", "test_seasonal_naive_mase", "test_AutoETS_mase", "backtest_mase"} <= set(run.data.metrics)
+    children = mlflow.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{summary.run_id}'", output_format="list"
+    )
+    assert len(children) == 8  # 4 shapes x 2 transforms x 1 lookback (12 = a season = 2 horizons)
+    assert all("backtest_mase" in c.data.metrics for c in children)
+    ranks = sorted(children, key=lambda c: int(c.data.tags["auto.rank"]))
+    assert ranks[0].data.metrics["backtest_mase"] <= ranks[-1].data.metrics["backtest_mase"]
+    forecasts = pd.read_parquet(batch_forecast(model_name="auto", horizon=6, data=str(path)).path)
+    assert len(forecasts) == 6 and np.isfinite(forecasts["yhat"]).all()

@@ -34,9 +34,13 @@ def test_fold_layout_and_refit_policy():
     assert never.refit == [True, False, False]
 
 
-def test_a_fold_never_sees_its_future():
-    """Fold 0's forecasts must not move when everything after its origin changes (scaler included)."""
-    cfg = load_config(None, BACKTEST)
+@pytest.mark.parametrize(
+    "recipe",
+    [{}, {"window.deseasonalise": True, "window.anchor": "trend"}, {"window.anchor": "season", "train.ensemble": 2}],
+)
+def test_a_fold_never_sees_its_future(recipe):
+    """Fold 0's forecasts must not move when everything after its origin changes (scaler and STL included)."""
+    cfg = load_config(None, {**BACKTEST, **recipe})
     frame = panel()
     future = frame.groupby("unique_id").cumcount(ascending=False) < plan_folds(cfg).hidden[0]
     shifted = frame.assign(y=frame["y"].where(~future, frame["y"] * 50 + 1000))
