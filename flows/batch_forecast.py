@@ -32,8 +32,8 @@ class ForecastSummary:
 @task(name="resolve-model", cache_policy=NO_CACHE)
 def resolve_model(name: str, ref: str) -> tuple[RegisteredModel, dict[str, Any], str]:
     """The registered version, what it was trained on, and the experiment of its training run."""
-    from lstm_pipeline.registry import resolve
-    from lstm_pipeline.tracking import experiment_of, model_contract
+    from lstm_pipeline.registry import model_contract, resolve
+    from lstm_pipeline.tracking import experiment_of
 
     model = resolve(name, ref)
     return model, model_contract(model.uri), experiment_of(model.run_id)

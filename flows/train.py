@@ -125,8 +125,7 @@ def register_model(logged: LoggedRun, cfg: PipelineConfig, metrics: dict[str, fl
 def promotion_gate(
     candidate: RegisteredModel, frame: pd.DataFrame, metrics: dict[str, float], cfg: PipelineConfig, run_id: str
 ) -> Decision:
-    from lstm_pipeline.promotion import promote
-    from lstm_pipeline.tracking import log_decision
+    from lstm_pipeline.promotion import log_decision, promote
 
     decision = promote(candidate, frame, metrics, cfg)
     log_decision(run_id, decision, version=candidate.version)

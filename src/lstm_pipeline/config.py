@@ -62,7 +62,7 @@ class WindowConfig(_Section):
         "or last season (evaluate.season_length)",
     )
     deseasonalise: bool = Field(
-        False, description="remove each series' STL seasonal part (evaluate.season_length) and add it back"
+        True, description="remove each series' STL seasonal part (evaluate.season_length) and add it back"
     )
 
     @model_validator(mode="after")

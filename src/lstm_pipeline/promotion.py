@@ -109,8 +109,8 @@ def score_champion(model: RegisteredModel, frame: pd.DataFrame, cfg: PipelineCon
     """The champion's MASE on the test windows of `frame`, or why it cannot have one."""
     from lstm_pipeline.contract import frequencies
     from lstm_pipeline.evaluation import holdout_origins
+    from lstm_pipeline.registry import model_contract
     from lstm_pipeline.resilience import is_unreachable
-    from lstm_pipeline.tracking import model_contract
 
     try:
         trained_on = model_contract(model.uri).get("frequencies") or {}
@@ -163,6 +163,19 @@ def evidence(decision: Decision, champion: Champion | None, frame: pd.DataFrame,
         "gate.champion_version": champion.model.version if champion else "none",
         "gate.window": window,
     }
+
+
+def log_decision(run_id: str, decision: Decision, *, version: str) -> None:
+    """Record the promotion gate's verdict on the training run (tags and metrics)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    client.set_tag(run_id, "gate.decision", decision.alias)
+    client.set_tag(run_id, "gate.reason", decision.reason)
+    client.set_tag(run_id, "gate.version", version)
+    client.log_metric(run_id, "gate_candidate_mase", decision.candidate_mase)
+    if decision.champion_mase is not None and np.isfinite(decision.champion_mase):
+        client.log_metric(run_id, "gate_champion_mase", decision.champion_mase)
 
 
 def _forecaster(model: RegisteredModel) -> Forecaster:

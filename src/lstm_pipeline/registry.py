@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lstm_pipeline.errors import ModelLoadError
 
@@ -196,6 +196,21 @@ def check_model_flavor(local_model: str, uri: str) -> None:
         raise ModelLoadError(
             f"refusing to load {uri}: only models logged from code (no pickle) are accepted, but " + "; ".join(problems)
         )
+
+
+def model_contract(model_uri: str) -> dict[str, Any]:
+    """What the model was trained on (lookback, horizon, series, frequencies), read from its MLmodel.
+
+    Reads one small file (the network is not loaded) into a folder removed right after.
+    """
+    import tempfile
+
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model
+
+    with tempfile.TemporaryDirectory(prefix="lstm-pipeline-mlmodel-") as folder:
+        local = download_artifacts(artifact_uri=f"{model_uri}/MLmodel", dst_path=folder)
+        return dict(Model.load(local).metadata or {})
 
 
 def _registry_collision(exc: Exception) -> bool:

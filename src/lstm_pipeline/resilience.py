@@ -75,9 +75,9 @@ def tracking_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise
         except Exception as exc:
             if is_unreachable(exc):
-                from lstm_pipeline.tracking import tracking_uri
+                import mlflow  # already imported by whatever failed to reach the server
 
-                raise unavailable_error(exc, tracking_uri()) from exc
+                raise unavailable_error(exc, mlflow.get_tracking_uri()) from exc
             raise
 
     return wrapper

@@ -16,7 +16,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from lstm_pipeline.config import PipelineConfig, project_root
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from lstm_pipeline.backtest import BacktestResult
     from lstm_pipeline.ensemble import Ensemble
     from lstm_pipeline.evaluation import Evaluation
-    from lstm_pipeline.promotion import Decision
     from lstm_pipeline.repairs import Repair
     from lstm_pipeline.training import TrainingResult
 
@@ -255,19 +253,6 @@ def log_failed_validation(
     return str(run.info.run_id)
 
 
-def log_decision(run_id: str, decision: Decision, *, version: str) -> None:
-    """Record the promotion gate's verdict on the training run (tags and metrics)."""
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    client.set_tag(run_id, "gate.decision", decision.alias)
-    client.set_tag(run_id, "gate.reason", decision.reason)
-    client.set_tag(run_id, "gate.version", version)
-    client.log_metric(run_id, "gate_candidate_mase", decision.candidate_mase)
-    if decision.champion_mase is not None and np.isfinite(decision.champion_mase):
-        client.log_metric(run_id, "gate_champion_mase", decision.champion_mase)
-
-
 def log_candidates(parent_run_id: str, scored: Sequence[Scored]) -> None:
     """One child run per candidate of automatic selection: its settings, backtest MASE and time."""
     import mlflow
@@ -332,19 +317,6 @@ def experiment_of(run_id: str) -> str:
     import mlflow
 
     return str(mlflow.MlflowClient().get_run(run_id).info.experiment_id)
-
-
-def model_contract(model_uri: str) -> dict[str, Any]:
-    """What the model was trained on (lookback, horizon, series, frequencies), read from its MLmodel.
-
-    Reads one small file (the network is not loaded) into a folder removed right after.
-    """
-    from mlflow.artifacts import download_artifacts
-    from mlflow.models import Model
-
-    with tempfile.TemporaryDirectory(prefix="lstm-pipeline-mlmodel-") as folder:
-        local = download_artifacts(artifact_uri=f"{model_uri}/MLmodel", dst_path=folder)
-        return dict(Model.load(local).metadata or {})
 
 
 def run_tags(cfg: PipelineConfig) -> dict[str, str]:
