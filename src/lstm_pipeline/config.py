@@ -114,7 +114,7 @@ class TrainConfig(_Section):
     early_stopping_patience: int | None = Field(5, ge=1, description="checks without improvement; None = off")
     seed: int = 42
     ensemble: int = Field(
-        1, ge=1, le=50, description="networks trained with seeds seed, seed+1, ...; forecast = median"
+        3, ge=1, le=50, description="networks trained with seeds seed, seed+1, ...; forecast = median"
     )
 
 

@@ -33,6 +33,7 @@ TINY: dict[str, Any] = {
     "tracking.model_name": MODEL,
     "tracking.experiment": "e2e-serve",
     "train.epochs": 20,
+    "train.ensemble": 1,
     "train.epochs_per_check": 5,
     "train.learning_rate": 0.01,
     "model.units": [8],

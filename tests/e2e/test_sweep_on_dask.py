@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 NAME = "sweep-e2e"
 TINY: dict[str, Any] = {
     "train.epochs": 4,
+    "train.ensemble": 1,
     "train.epochs_per_check": 2,
     "train.early_stopping_patience": None,
     "tracking.experiment": NAME,

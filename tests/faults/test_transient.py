@@ -24,6 +24,7 @@ pytestmark = pytest.mark.faults
 TINY = {
     "model.units": [4],
     "train.epochs": 2,
+    "train.ensemble": 1,
     "train.epochs_per_check": 1,
     "promotion.max_vs_seasonal_naive": 1000,
 }

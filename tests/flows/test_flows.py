@@ -16,6 +16,7 @@ pytestmark = pytest.mark.flows
 TINY = {
     "model.units": [8],
     "train.epochs": 20,
+    "train.ensemble": 1,
     "train.epochs_per_check": 5,
     "train.learning_rate": 0.01,
     "promotion.max_vs_seasonal_naive": 1000,  # tiny models may not beat seasonal naive; the gate has its own tests

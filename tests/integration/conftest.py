@@ -11,6 +11,7 @@ pytestmark = pytest.mark.integration
 TINY = {
     "model.units": [8],
     "train.epochs": 30,
+    "train.ensemble": 1,
     "train.epochs_per_check": 5,
     "train.early_stopping_patience": None,
     "train.learning_rate": 0.01,
