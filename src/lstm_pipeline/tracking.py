@@ -160,16 +160,29 @@ def begin_training_run(cfg: PipelineConfig) -> LoggedRun:
     """Open the training run (tags and params) before fitting, so a crash mid-fit shows in MLflow.
 
     The run stays RUNNING: `log_training_run(run_id=...)` finishes it, `end_run_unless_finished`
-    ends it FAILED or KILLED. `model_uri` is empty until the model is logged.
+    ends it FAILED or KILLED. `model_uri` is empty until the model is logged. The whole resolved
+    config goes beside the params as `config.yaml`, which `load_config` reads back.
     """
     import mlflow
+    import yaml
     from mlflow.entities import Param
 
     experiment_id = ensure_experiment(cfg.tracking.experiment)
     client = mlflow.MlflowClient()
     run = client.create_run(experiment_id, tags=run_tags(cfg))
-    client.log_batch(run.info.run_id, params=[Param(key, str(value)) for key, value in cfg.flat().items()])
+    client.log_batch(run.info.run_id, params=[Param(key, str(value)) for key, value in run_params(cfg).items()])
+    client.log_text(run.info.run_id, yaml.safe_dump(cfg.model_dump(), sort_keys=False), "config.yaml")
     return LoggedRun(run.info.run_id, experiment_id, "")
+
+
+def run_params(cfg: PipelineConfig) -> dict[str, Any]:
+    """The settings that apply to a training run: no sweep section, auto and backtest only when on."""
+    unused = ["sweep."]
+    if not cfg.auto.enabled:
+        unused.append("auto.")
+    if not cfg.backtest.windows:
+        unused.append("backtest.")
+    return {key: value for key, value in cfg.flat().items() if not key.startswith(tuple(unused))}
 
 
 def end_run_unless_finished(run_id: str, error: BaseException) -> None:
@@ -246,7 +259,7 @@ def log_failed_validation(
     experiment_id = experiment_id or ensure_experiment(cfg.tracking.experiment)
     tags = run_tags(cfg) | {"failure": "data validation", "stage": context}
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{context}-validation-failed", tags=tags) as run:
-        mlflow.log_params(cfg.flat())
+        mlflow.log_params(run_params(cfg))
         mlflow.log_text(message, "validation/error.txt")
         mlflow.log_artifacts(str(report_dir), "validation")
         mlflow.end_run(status="FAILED")
@@ -277,7 +290,7 @@ def log_backtest_run(cfg: PipelineConfig, result: BacktestResult, figure: Figure
     experiment_id = ensure_experiment(cfg.tracking.experiment)
     tags = run_tags(cfg) | {"stage": "backtest"}
     with mlflow.start_run(experiment_id=experiment_id, run_name="backtest", tags=tags) as run:
-        mlflow.log_params(cfg.flat())
+        mlflow.log_params(run_params(cfg))
         log_backtest(run.info.run_id, result, figure)
     return str(run.info.run_id), experiment_id
 

@@ -61,6 +61,12 @@ def test_a_logged_run_records_what_reproducing_it_needs(tmp_path, pipeline_home,
     cfg = load_config(None, {**TINY, "train.seed": 11, "tracking.experiment": "reproducibility"})
     frame, _ = sine_data
     _, logged = fit_and_log(frame, cfg)
+    params = mlflow.MlflowClient().get_run(logged.run_id).data.params
+    assert params["train.seed"] == "11" and not any(k.startswith(("sweep.", "auto.", "backtest.")) for k in params)
+    logged_config = mlflow.artifacts.download_artifacts(
+        run_id=logged.run_id, artifact_path="config.yaml", dst_path=str(tmp_path)
+    )
+    assert load_config(logged_config) == cfg  # the resolved config, read back with the project's own loader
     tags = mlflow.MlflowClient().get_run(logged.run_id).data.tags
     assert tags["seed"] == "11"
     assert tags["python"] == platform.python_version()
