@@ -13,6 +13,7 @@ from faults_support import cli_env
 from helpers import PROJECT, Result, Service, executable, stop_group
 
 from lstm_pipeline.config import load_config, parse_overrides
+from lstm_pipeline.tracking import run_params
 
 pytestmark = pytest.mark.faults
 
@@ -71,7 +72,7 @@ def test_eight_trainings_start_together_on_a_new_sqlite_store(tmp_path: Path, pr
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == PROCESSES and {r.info.status for r in runs} == {"FINISHED"}
-    expected_params = load_config(None, parse_overrides(settings)).flat()
+    expected_params = run_params(load_config(None, parse_overrides(settings)))
     for run in runs:
         assert set(run.data.params) == set(expected_params), run.info.run_id
         assert run.data.params["train.epochs"] == "2"
