@@ -21,6 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common
 
 import numpy as np
 import pandas as pd
@@ -90,6 +91,22 @@ def classic_forecasts(train: pd.DataFrame, horizon: int, season: int) -> dict[st
     return {col: fc[col].to_numpy("float64") for col in fc.columns if col not in ("unique_id", "ds")}
 
 
+def report(name: str, row: dict) -> None:
+    """The `RESULT` line `run_all.py` collects: the LSTM's MASE against seasonal naive's, same split."""
+    from _common import command_of, result
+
+    lstm, naive = row["LSTM"], row["SeasonalNaive"]["mase"]
+    figure = f"{lstm['mase']:.3f} ± {lstm['mase_sd']:.3f} vs {naive:.3f} (AutoETS {row['AutoETS']['mase']:.3f})"
+    result(
+        f"{name}: --auto MASE vs seasonal naive",
+        figure,
+        lstm["mase"] / naive,
+        "< 1",
+        lstm["mase"] < naive,
+        command_of("accuracy.py"),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=3)
@@ -119,6 +136,7 @@ def main() -> None:
             row[model] = {"mase": mase(test, yhat, insample, m), "mape": mape(test, yhat)}
         results[name] = row
         print(name, json.dumps(row), flush=True)
+        report(name, row)
     classic_names = ("SeasonalNaive", "AutoETS", "AutoTheta", "AutoARIMA")
     print(
         "\n| series | points | h | m | LSTM MASE (mean ± sd) | LSTM MAPE % | "
