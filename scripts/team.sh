@@ -264,9 +264,9 @@ up() {
 Team mode is up.
   MLflow UI      $MLFLOW_URL
   Prefect UI     $PREFECT_URL
-  run now        prefect deployment run 'train/weekly' --watch
-                 prefect deployment run 'batch-forecast/daily' --watch
   this shell     eval "\$(scripts/team.sh env)"
+  run now        $BIN/prefect deployment run 'train/weekly' --watch
+                 $BIN/prefect deployment run 'batch-forecast/daily' --watch
   stop           scripts/team.sh down
 EOF
 }

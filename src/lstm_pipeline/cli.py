@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lstm_pipeline.console import NativeLogFilter, command, quiet_console_logs
 from lstm_pipeline.errors import LstmPipelineError
 
 if TYPE_CHECKING:
@@ -34,6 +36,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# Set by `main` (the console script) and the --verbose option; the CLI's tests call `app` directly.
+_STATE = {"console_script": False, "verbose": bool(os.environ.get("LSTM_PIPELINE_VERBOSE"))}
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show everything: TensorFlow's native log lines, and Prefect's tracebacks for expected errors "
+            "(or set LSTM_PIPELINE_VERBOSE=1).",
+        ),
+    ] = False,
+) -> None:
+    """Options for every command (before its name: lstm-pipeline --verbose train ...)."""
+    _STATE["verbose"] = _STATE["verbose"] or verbose
+
 
 def main() -> None:
     """The console entry point: run the command, then leave without the interpreter's slow teardown.
@@ -44,6 +65,7 @@ def main() -> None:
     """
     outcome: dict[str, object] = {}
     atexit.register(_exit_now_if_succeeded, outcome)
+    _STATE["console_script"] = True
     try:
         app()
     except SystemExit as exc:
@@ -231,6 +253,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except LstmPipelineError as exc:
+        if _STATE["verbose"]:
+            traceback.print_exc()
         typer.secho(f"error ({type(exc).__name__}): {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2) from None
 
@@ -242,6 +266,11 @@ def _start_flow_runtime() -> None:
     Expectations imports the flow needs anyway (when a second core is free).
     """
     _quiet_defaults()
+    quiet = not _STATE["verbose"]
+    if quiet and _STATE["console_script"]:  # before TensorFlow loads: its first lines come at import
+        native = NativeLogFilter()
+        native.start()
+        atexit.register(native.stop)  # after the temporary server stops, before the fast exit
     from flows.early_server import start
 
     server = start()
@@ -249,6 +278,10 @@ def _start_flow_runtime() -> None:
     import keras  # noqa: F401
     import mlflow  # noqa: F401
 
+    import flows.data_gate  # noqa: F401 - every flow imports it; importing Prefect sets up its logging
+
+    if quiet:
+        quiet_console_logs()
     if server:
         server.wait_healthy()
 
@@ -297,6 +330,6 @@ def _print_forecast(summary: ForecastSummary) -> None:
 
 def _print_ui_hint(tracking_uri: str) -> None:
     if tracking_uri.startswith("sqlite:"):
-        typer.echo(f"browse runs    mlflow ui --backend-store-uri {tracking_uri}")
+        typer.echo(f"browse runs    {command('mlflow')} ui --backend-store-uri {tracking_uri}")
     else:
         typer.echo(f"browse runs    {tracking_uri}")

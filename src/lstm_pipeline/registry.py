@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from lstm_pipeline.errors import ModelLoadError
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from mlflow.pyfunc import PyFuncModel
 
 
@@ -142,10 +143,28 @@ def resolve(name: str, ref: str) -> RegisteredModel:
     except MlflowException as exc:
         raise ModelLoadError(
             f"no model '{name}' with {'version' if ref.isdigit() else 'alias'} {ref!r} in the registry "
-            f"at {mlflow.get_registry_uri()}; train one first (lstm-pipeline train)"
+            f"at {mlflow.get_registry_uri()}; {_what_exists(client, name)}"
         ) from exc
     alias = None if ref.isdigit() else ref
     return RegisteredModel(name, str(found.version), str(found.run_id), f"models:/{name}/{found.version}", alias)
+
+
+def _what_exists(client: MlflowClient, name: str) -> str:
+    """A way forward: the aliases and versions the model has, or how to train one."""
+    from mlflow.exceptions import MlflowException
+
+    from lstm_pipeline.console import command
+
+    try:
+        found = client.get_registered_model(name)
+        latest = max((int(v.version) for v in client.search_model_versions(f"name = '{name}'")), default=0)
+    except MlflowException:
+        return f"train one first ({command('lstm-pipeline')} train)"
+    aliases = ", ".join(f"version {v} is @{a}" for a, v in sorted(found.aliases.items()))
+    if not latest:
+        return f"it has no versions; train one first ({command('lstm-pipeline')} train)"
+    hint = f"{aliases}; " if aliases else ""
+    return f"{hint}forecast with one of them by --alias NAME or --alias VERSION (latest: {latest})"
 
 
 def load(model: RegisteredModel) -> PyFuncModel:
