@@ -41,7 +41,7 @@ def validate_series(
     min_length: int,
     trained_freq: dict[str, str] | None = None,
 ) -> tuple[ValidationReport, Path]:
-    from lstm_pipeline.validation import report_folder, validate, write_report
+    from lstm_pipeline.validation import history_needed, report_folder, validate, write_report
 
     folder = report_folder(project_root() / cfg.validation.report_dir, context)
     report = validate(
@@ -52,6 +52,7 @@ def validate_series(
         model_freq=trained_freq,
         known_series=None if trained_freq is None else set(trained_freq),
         docs_dir=folder / "data_docs",
+        history_why=history_needed(cfg, context, min_length),
     )
     write_report(report, folder)
     create_markdown_artifact(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from lstm_pipeline.config import ValidationConfig
+from lstm_pipeline.config import PipelineConfig, ValidationConfig
 from lstm_pipeline.contract import REQUIRED_COLUMNS, ROW_RULES, frequencies, rule_columns
 from lstm_pipeline.errors import DataValidationError
 
@@ -88,12 +88,14 @@ def validate(
     model_freq: dict[str, str] | None = None,
     known_series: set[str] | None = None,
     docs_dir: Path | None = None,
+    history_why: str = "",
 ) -> ValidationReport:
     """Run the suite on `frame`; if it fails and `docs_dir` is given, render GX Data Docs (HTML) there.
 
     Data Docs cost about a second, and only a failure's report is kept, so a passing run skips them.
 
-    `model_freq` and `known_series` add the forecast-time rules against the trained model.
+    `model_freq` and `known_series` add the forecast-time rules against the trained model;
+    `history_why` says which settings add up to `min_length` (shown in the rule's name).
     """
     complete = all(c in frame.columns for c in REQUIRED_COLUMNS) and not frame.empty
     checked = frame
@@ -103,9 +105,9 @@ def validate(
             frame, min_length=min_length, freq=cfg.freq, model_freq=model_freq, known_series=known_series
         )
         checked = frame.join(rules.add_prefix(_RULE_PREFIX))
-    result = _run_suite(checked, _expectations(checked, cfg, complete, min_length), None)
+    result = _run_suite(checked, _expectations(checked, cfg, complete, min_length, history_why), None)
     if not result.success and docs_dir is not None:  # again, with Data Docs (an expectation joins one suite only)
-        result = _run_suite(checked, _expectations(checked, cfg, complete, min_length), docs_dir)
+        result = _run_suite(checked, _expectations(checked, cfg, complete, min_length, history_why), docs_dir)
     freqs = frequencies(frame, cfg.freq) if complete else {}
     rule_results = [_rule_result(r, frame) for r in result.results]
     return ValidationReport(context, bool(result.success), rule_results, freqs, result.to_json_dict())
@@ -127,13 +129,30 @@ def report_folder(root: Path, context: str) -> Path:
     return root / f"{stamp}-{context}-{os.urandom(3).hex()}"
 
 
+def history_needed(cfg: PipelineConfig, context: str, min_length: int) -> str:
+    """Which settings add up to `min_length` points per series, with their values: what a user can change."""
+    if context == "forecast":
+        return "the model's window.lookback"
+    w = cfg.window
+    rest = min_length - (w.lookback + w.horizon + w.val_size)
+    if context == "backtest":
+        last = f"the backtest's folds {rest} (from backtest.windows, backtest.step and backtest.horizon)"
+    elif rest == w.test_size:
+        last = f"window.test_size {w.test_size}"
+    else:  # a sweep: the trial that needs the most
+        return "window.lookback + window.horizon + window.val_size + window.test_size of the sweep's longest trial"
+    return f"window.lookback {w.lookback} + window.horizon {w.horizon} + window.val_size {w.val_size} + {last}"
+
+
 def _require_time_dtype(frame: pd.DataFrame) -> None:
     ds = frame["ds"]
     if not (pd.api.types.is_integer_dtype(ds) or pd.api.types.is_datetime64_any_dtype(ds)):
         raise DataValidationError(f"rule 'ds type': ds must be integer steps or timestamps, got dtype {ds.dtype}")
 
 
-def _expectations(frame: pd.DataFrame, cfg: ValidationConfig, complete: bool, min_length: int) -> list[Any]:
+def _expectations(
+    frame: pd.DataFrame, cfg: ValidationConfig, complete: bool, min_length: int, history_why: str
+) -> list[Any]:
     import great_expectations.expectations as gxe
 
     table: list[Any] = [
@@ -158,7 +177,11 @@ def _expectations(frame: pd.DataFrame, cfg: ValidationConfig, complete: bool, mi
         gxe.ExpectColumnValuesToBeInSet(
             column=column,
             value_set=[True],
-            meta={"rule": ROW_RULES[column.removeprefix(_RULE_PREFIX)].format(min_length=min_length)},
+            meta={
+                "rule": ROW_RULES[column.removeprefix(_RULE_PREFIX)].format(
+                    min_length=min_length, why=f": {history_why}" if history_why else ""
+                )
+            },
         )
         for column in frame.columns
         if column.startswith(_RULE_PREFIX)

@@ -100,7 +100,8 @@ def test_bad_file_leaves_no_run_no_model_no_output(pipeline_home, tmp_path):
 def test_short_or_broken_series_are_refused_before_training(pipeline_home, tmp_path):
     short = tmp_path / "short.csv"
     pd.DataFrame({"unique_id": "a", "ds": range(30), "y": 1.0}).to_csv(short, index=False)
-    with pytest.raises(DataValidationError, match=r"enough history \(at least 41 points"):
+    why = r"window.lookback 20 \+ window.horizon 1 \+ window.val_size 10 \+ window.test_size 10"
+    with pytest.raises(DataValidationError, match=rf"enough history \(at least 41 points per series: {why}\)"):
         train(overrides=tiny("short"), data=str(short))
     holed = tmp_path / "nan.csv"
     pd.DataFrame({"unique_id": "a", "ds": range(100), "y": [float("nan")] + [1.0] * 99}).to_csv(holed, index=False)
@@ -198,3 +199,9 @@ def test_a_bad_as_of_date_is_refused(pipeline_home):
 
     with pytest.raises(ConfigError, match="not a date"):
         batch_forecast(model_name="slots", as_of="yesterday")
+
+
+def test_forecast_without_a_champion_names_the_challenger(pipeline_home):
+    train(overrides=tiny("refused", **{"promotion.max_mase": 1e-9}))  # the gate refuses: @challenger only
+    with pytest.raises(ModelLoadError, match=r"version 1 is @challenger; forecast with one of them by --alias"):
+        batch_forecast(model_name="refused")
