@@ -56,10 +56,12 @@ def load_history(cfg: PipelineConfig, known_series: set[str]) -> pd.DataFrame:
 def predict(model: RegisteredModel, history: pd.DataFrame, horizon: int | None) -> pd.DataFrame:
     import pandas as pd
 
+    from lstm_pipeline.forecasting import check_finite_forecasts
     from lstm_pipeline.registry import load
 
     params = {"horizon": horizon} if horizon else None
     forecasts = pd.DataFrame(load(model).predict(history, params=params))
+    check_finite_forecasts(forecasts, f"{model.name} v{model.version}")
     return forecasts.assign(model_name=model.name, model_version=model.version, run_id=model.run_id)
 
 

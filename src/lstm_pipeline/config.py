@@ -99,7 +99,7 @@ class TrainConfig(_Section):
 
     epochs: int = Field(200, ge=1)
     batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float = Field(1e-3, gt=0, allow_inf_nan=False)
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
     loss: Literal["mse", "mae", "huber"] = "mse"
     epochs_per_check: int = Field(10, ge=1, description="passes between validation checks and logged losses")

@@ -27,3 +27,7 @@ class TrackingUnavailableError(LstmPipelineError, RuntimeError):
 
 class IncompleteModelError(LstmPipelineError, RuntimeError):
     """A logged model's files are missing or differ from what was logged: it is not registered."""
+
+
+class TrainingDivergedError(LstmPipelineError, RuntimeError):
+    """Training produced NaN or infinite weights or forecasts: nothing is registered or written."""

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lstm_pipeline.contract import series_frequency
-from lstm_pipeline.errors import DataValidationError
+from lstm_pipeline.errors import DataValidationError, TrainingDivergedError
 from lstm_pipeline.windowing import Scaler, Windows
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -94,6 +94,21 @@ def _future(last: object, step: str, horizon: int) -> np.ndarray:
         return np.asarray(last) + int(step) * np.arange(1, horizon + 1)
     dates = pd.date_range(start=pd.Timestamp(last), periods=horizon + 1, freq=step)  # type: ignore[arg-type, call-overload]
     return np.asarray(dates[1:])
+
+
+def check_finite_forecasts(forecasts: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Raise TrainingDivergedError if any point forecast is NaN or infinite; NaN or inf is never written.
+
+    Interval columns are not checked: they are NaN by design past the calibrated horizon.
+    """
+    bad = ~np.isfinite(forecasts["yhat"].to_numpy("float64"))
+    if bad.any():
+        series = sorted({str(uid) for uid in forecasts.loc[bad, "unique_id"]})
+        raise TrainingDivergedError(
+            f"{model} forecast {int(bad.sum())} NaN or infinite value(s) (series {series[:5]}); nothing was "
+            "written. Its network has diverged or the history is far outside what it was trained on"
+        )
+    return forecasts
 
 
 def slot_path(root: Path, model_name: str, version: str, as_of: str) -> Path:

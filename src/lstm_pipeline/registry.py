@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lstm_pipeline.errors import ModelLoadError
+from lstm_pipeline.errors import ModelLoadError, TrainingDivergedError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -30,19 +30,50 @@ class RegisteredModel:
 def register(model_uri: str, *, name: str, tags: dict[str, str]) -> RegisteredModel:
     """Register `model_uri` as a new version of `name` (no alias yet: the gate decides).
 
-    On SQLite, writers registering one name at once collide on the next version number; MLflow
-    retries 3 times, then raises. We retry that (and a busy database) with backoff: a failed
-    attempt wrote nothing, so versions stay unique and contiguous.
+    A network with NaN or infinite weights is refused first (`check_finite_network`). On SQLite,
+    writers registering one name at once collide on the next version number; MLflow retries 3
+    times, then raises. We retry that (and a busy database) with backoff: a failed attempt wrote
+    nothing, so versions stay unique and contiguous.
     """
     import mlflow
 
     from lstm_pipeline.resilience import retry_on
 
+    check_finite_network(model_uri, run_id=tags.get("run_id"))
     version = retry_on(
         lambda: mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60),
         matches=_registry_collision,
     )
     return RegisteredModel(name, str(version.version), str(version.run_id), f"models:/{name}/{version.version}")
+
+
+def check_finite_network(model_uri: str, *, run_id: str | None = None) -> None:
+    """Raise TrainingDivergedError if the logged model's network has a NaN or infinite weight.
+
+    A diverged fit (a learning rate far too high, say) forecasts NaN: it must never be registered.
+    Its training run, if given, is marked FAILED with the tag `failure=training diverged`.
+    """
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+    import numpy as np
+
+    from lstm_pipeline.model import load_network
+
+    with tempfile.TemporaryDirectory(prefix="lstm-pipeline-check-") as folder:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=folder))
+        finite = all(np.isfinite(w).all() for path in local.rglob("*.keras") for w in load_network(path).get_weights())
+    if finite:
+        return
+    if run_id:
+        client = mlflow.MlflowClient()
+        client.set_tag(run_id, "failure", "training diverged")
+        client.set_terminated(run_id, "FAILED")
+    raise TrainingDivergedError(
+        f"training diverged: the network of run {run_id or model_uri} has NaN or infinite weights, so it was "
+        "not registered; lower train.learning_rate, or scale the series (window.scaling)"
+    )
 
 
 def holder(name: str, alias: str) -> RegisteredModel | None:

@@ -137,6 +137,10 @@ def _parse_time(column: pd.Series, date_format: str | None, path: str | Path) ->
         return column
     if pd.api.types.is_integer_dtype(column) and date_format is None:
         return column  # integer steps, as in the seed's series
+    if pd.api.types.is_float_dtype(column) and date_format is None:
+        return _whole_steps(column, path)
+    if pd.api.types.is_bool_dtype(column):
+        raise DataSourceError(f"{path}: rule 'parseable ds': ds holds True/False, not timestamps or integer steps")
     text = column.astype(str) if date_format else column  # digit-only dates such as 20240105
     try:
         parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=_all_offsets(text, path))
@@ -149,6 +153,22 @@ def _parse_time(column: pd.Series, date_format: str | None, path: str | Path) ->
             f"{path}: rule 'parseable ds': {int(bad.sum())} timestamp(s) could not be parsed, e.g. {rows}"
         )
     return parsed
+
+
+def _whole_steps(column: pd.Series, path: str | Path) -> pd.Series:
+    """Read float `ds` (0.0, 1.0, ... as a spreadsheet writes them) as integer steps, if each is a whole number.
+
+    pandas would otherwise read numbers as nanoseconds since 1970. Fractions and empty cells are refused.
+    """
+    values = column.to_numpy("float64")
+    bad = ~np.isfinite(values) | (np.round(values) != values) | (np.abs(values) > 2**53)
+    if bad.any():
+        rows = {int(i): str(v) for i, v in column[bad].head(5).items()}
+        raise DataSourceError(
+            f"{path}: rule 'parseable ds': numeric ds must be whole numbers (integer steps); "
+            f"{int(bad.sum())} are not, e.g. {rows}"
+        )
+    return column.astype("int64")
 
 
 def _all_offsets(text: pd.Series, path: str | Path) -> bool:
@@ -171,6 +191,11 @@ def _all_offsets(text: pd.Series, path: str | Path) -> bool:
 
 
 def _parse_values(column: pd.Series, path: str | Path) -> pd.Series:
+    mixed = pd.api.types.is_object_dtype(column) and column.map(lambda v: isinstance(v, bool | np.bool_)).any()
+    if pd.api.types.is_bool_dtype(column) or mixed:
+        raise DataSourceError(
+            f"{path}: rule 'numeric y': y holds True/False; map it to numbers first if that is what you mean"
+        )
     values = pd.to_numeric(column, errors="coerce").astype("float64")
     bad = values.isna() & column.notna()
     if bad.any():

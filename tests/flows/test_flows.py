@@ -205,3 +205,14 @@ def test_forecast_without_a_champion_names_the_challenger(pipeline_home):
     train(overrides=tiny("refused", **{"promotion.max_mase": 1e-9}))  # the gate refuses: @challenger only
     with pytest.raises(ModelLoadError, match=r"version 1 is @challenger; forecast with one of them by --alias"):
         batch_forecast(model_name="refused")
+
+
+def test_a_diverged_network_is_never_registered(pipeline_home):
+    from lstm_pipeline.errors import TrainingDivergedError
+
+    with pytest.raises(TrainingDivergedError, match="NaN or infinite weights"):
+        train(overrides=tiny("diverged", **{"train.learning_rate": 1e30, "window.scaling": "none"}))
+    assert versions_of("diverged") == 0
+    experiment = mlflow.MlflowClient().get_experiment_by_name("diverged").experiment_id
+    [run] = mlflow.search_runs([experiment], output_format="list")
+    assert run.info.status == "FAILED" and run.data.tags["failure"] == "training diverged"

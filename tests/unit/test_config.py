@@ -102,3 +102,9 @@ def test_empty_yaml_is_the_defaults(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("")
     assert load_config(path) == PipelineConfig()
+
+
+@pytest.mark.parametrize("rate", [".inf", ".nan", "-1"])
+def test_a_learning_rate_that_cannot_train_is_refused(rate):
+    with pytest.raises(ConfigError, match=r"train\.learning_rate"):
+        load_config(overrides=[f"train.learning_rate={rate}"])

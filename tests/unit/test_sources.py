@@ -326,3 +326,36 @@ def test_read_series_dst_change_with_offsets_becomes_regular_utc(tmp_path):
     ds = read_series(path)["ds"]
     assert str(ds.dt.tz) == "UTC"
     assert (ds.diff().dropna() == pd.Timedelta(hours=1)).all()
+
+
+def test_read_series_whole_float_ds_are_integer_steps_not_nanoseconds(tmp_path):
+    path = tmp_path / "f.csv"
+    pd.DataFrame({"unique_id": "a", "ds": [0.0, 1.0, 2.0], "y": [1.0, 2.0, 3.0]}).to_csv(path, index=False)
+    frame = read_series(path)
+    assert frame["ds"].dtype == "int64" and list(frame["ds"]) == [0, 1, 2]
+    pd.DataFrame({"unique_id": "a", "ds": [0.0, 1.0, 2.0], "y": 1.0}).to_parquet(tmp_path / "f.parquet")
+    assert list(read_series(tmp_path / "f.parquet")["ds"]) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("ds", [[0.0, 0.5, 1.0], [0.0, float("nan"), 2.0]])
+def test_read_series_fractional_or_empty_float_ds_are_refused(tmp_path, ds):
+    path = tmp_path / "f.csv"
+    pd.DataFrame({"unique_id": "a", "ds": ds, "y": 1.0}).to_csv(path, index=False)
+    with pytest.raises(DataSourceError, match=r"numeric ds must be whole numbers.*1 are not, e.g. \{1: '"):
+        read_series(path)
+
+
+def test_read_series_boolean_values_are_refused(tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_text("unique_id,ds,y\na,0,True\na,1,False\n")
+    with pytest.raises(DataSourceError, match="y holds True/False"):
+        read_series(path)
+    pd.DataFrame({"unique_id": "a", "ds": [0, 1], "y": [True, False]}).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(DataSourceError, match="y holds True/False"):
+        read_series(tmp_path / "b.parquet")
+
+
+def test_read_series_boolean_ds_is_refused(tmp_path):
+    pd.DataFrame({"unique_id": "a", "ds": [True, False], "y": 1.0}).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(DataSourceError, match="ds holds True/False"):
+        read_series(tmp_path / "b.parquet")
