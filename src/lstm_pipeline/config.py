@@ -5,12 +5,29 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lstm_pipeline.errors import ConfigError
+
+
+def check_freq(value: str) -> str:
+    """A frequency: a positive integer step (`"1"`) or a pandas offset alias (`"h"`, `"15min"`, `"MS"`)."""
+    if value.strip().isdigit():
+        if int(value) < 1:
+            raise ValueError(f"integer step {value!r} must be at least 1")
+        return value.strip()
+    from pandas.tseries.frequencies import to_offset
+
+    try:
+        to_offset(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither a positive integer step nor a pandas offset alias (e.g. 'h', 'D', 'W-MON', 'MS')"
+        ) from None
+    return value
 
 
 class _Section(BaseModel):
@@ -28,6 +45,14 @@ class SourceConfig(_Section):
     season_length: int = Field(24, ge=2, description="period of the seasonal wave (synthetic)")
     trend: float = Field(0.01, description="slope per step (synthetic)")
     freq: str = Field("h", description="pandas frequency of the timestamps (synthetic)")
+
+    @field_validator("freq")
+    @classmethod
+    def _known_freq(cls, value: str) -> str:
+        if value.lstrip("-").isdigit():
+            raise ValueError("source.freq must be a pandas offset alias such as 'h', 'D' or 'MS'")
+        return check_freq(value)
+
     start: str = Field("2024-01-01", description="first timestamp (synthetic)")
     path: str | None = Field(None, description="CSV or Parquet file (file)")
     id_col: str | None = Field("unique_id", description="series id column; None for one series")
@@ -80,17 +105,37 @@ class ValidationConfig(_Section):
     """The data contract checked with Great Expectations before training and before forecasting."""
 
     freq: str | None = Field(None, description="pandas offset alias or integer step; None = inferred per series")
+
+    @field_validator("freq", mode="before")
+    @classmethod
+    def _known_freq(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # `--set validation.freq=7` arrives as YAML's integer 7
+        return check_freq(value) if isinstance(value, str) else value
+
     min_value: float = Field(-1e15, description="smallest acceptable y")
     max_value: float = Field(1e15, description="largest acceptable y")
     report_dir: str = Field("outputs/validation", description="where the GX result and Data Docs go")
     repair: RepairConfig = RepairConfig()
 
 
+# Keras 3's element-wise activations (keras.activations), written out so the config needs no Keras import.
+# Left out: those that need arguments (threshold) or act across units (softmax, log_softmax, sparsemax, glu).
+Activation = Literal[
+    "tanh", "sigmoid", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish", "mish",
+    "linear", "exponential", "softplus", "softsign", "squareplus", "sparse_plus", "sparse_sigmoid", "log_sigmoid",
+    "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink",
+]  # fmt: skip
+MAX_UNITS = 4096  # per LSTM layer: ~67M weights, far past what these series need; beyond it a typo is likelier
+
+
 class ModelConfig(_Section):
     """The Keras LSTM: one LSTM layer per entry of `units`, then a Dense head of `horizon` units."""
 
-    units: list[int] = Field(default_factory=lambda: [50], min_length=1)
-    activation: str = "tanh"
+    units: list[Annotated[int, Field(ge=1, le=MAX_UNITS)]] = Field(
+        default_factory=lambda: [50], min_length=1, max_length=16
+    )
+    activation: Activation = "tanh"
     dropout: float = Field(0.0, ge=0, lt=1)
 
 
@@ -289,7 +334,11 @@ def parse_overrides(overrides: Mapping[str, Any] | Sequence[str] | None) -> dict
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} must look like section.key=value")
-        parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({problem})") from None
     return parsed
 
 

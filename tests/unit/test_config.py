@@ -108,3 +108,32 @@ def test_empty_yaml_is_the_defaults(tmp_path):
 def test_a_learning_rate_that_cannot_train_is_refused(rate):
     with pytest.raises(ConfigError, match=r"train\.learning_rate"):
         load_config(overrides=[f"train.learning_rate={rate}"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.units=[0]", r"model\.units\.0: Input should be greater than or equal to 1"),
+        ("model.units=[-3]", r"model\.units\.0: Input should be greater than or equal to 1"),
+        ("model.units=[32, 1000000]", r"model\.units\.1: Input should be less than or equal to 4096"),
+        ("model.activation=rleu", r"model\.activation: Input should be 'tanh'"),
+        ("model.activation=threshold", r"model\.activation"),
+        ("validation.freq=fortnightly", r"validation\.freq: .*neither a positive integer step nor a pandas offset"),
+        ("validation.freq=0", r"validation\.freq: .*must be at least 1"),
+        ("source.freq=bogus", r"source\.freq: .*pandas offset alias"),
+    ],
+)
+def test_settings_keras_or_pandas_would_choke_on_are_refused_by_the_config(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
+
+
+@pytest.mark.parametrize("freq", ["h", "15min", "W-MON", "MS", "7"])
+def test_frequencies_pandas_knows_are_accepted(freq):
+    assert load_config(overrides=[f"validation.freq={freq}"]).validation.freq == freq
+
+
+@pytest.mark.parametrize("bad", ["model.units=[32", "train.epochs={", "model.units=[1, 2]]", "x.y=: :"])
+def test_malformed_yaml_in_an_override_is_a_config_error(bad):
+    with pytest.raises(ConfigError, match="the value is not valid YAML"):
+        parse_overrides([bad])
