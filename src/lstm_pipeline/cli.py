@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lstm_pipeline.config import MAX_HORIZON
 from lstm_pipeline.console import NativeLogFilter, command, quiet_console_logs
 from lstm_pipeline.errors import LstmPipelineError
 
@@ -176,15 +177,21 @@ def sweep(
 def forecast(
     model: Annotated[str | None, typer.Option(help="Registered model name (default from config).")] = None,
     alias: Annotated[str | None, typer.Option(help="Alias or version number (default: champion).")] = None,
-    horizon: Annotated[int | None, typer.Option(min=1, help="Steps ahead (default: the model's horizon).")] = None,
-    as_of: Annotated[str | None, typer.Option(help="Date of the forecast slot, YYYY-MM-DD (default: today).")] = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help=f"Steps ahead, at most {MAX_HORIZON} (default: the model's horizon).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Forecast as of this date, YYYY-MM-DD: the history is cut there (default: today)."),
+    ] = None,
     config: ConfigOption = None,
     set_: SetOption = None,
     data: DataOption = None,
 ) -> None:
-    """Forecast every series with a registered model into outputs/forecasts/<model>/version=N/as_of=DATE/.
+    """Forecast every series with a registered model into outputs/forecasts/store=ID/<model>/version=N/as_of=DATE/.
 
-    Running the same slot again replaces it atomically: one output per slot.
+    ID names the MLflow store. Running the same slot again replaces it atomically (one output per
+    slot); a slot holding another model's forecasts is never replaced.
     """
     _print_forecast(_run_forecast(model, alias, horizon, config, set_, data, as_of))
 
@@ -193,9 +200,13 @@ def forecast(
 def demo(
     config: ConfigOption = None,
     set_: SetOption = None,
-    horizon: Annotated[int, typer.Option(min=1, help="Steps to forecast after training.")] = 10,
+    horizon: Annotated[
+        int, typer.Option(min=1, help=f"Steps to forecast after training (at most {MAX_HORIZON}).")
+    ] = 10,
 ) -> None:
     """The whole loop on the noisy sine: train, gate, register, forecast from the champion."""
+    with _user_errors():
+        _validated_overrides(config, [*(set_ or []), *_horizon_setting(horizon)], None)  # before training
     summary = _run_train(config, set_, None)
     _print_train(summary)
     _print_forecast(_run_forecast(None, None, horizon, config, set_, None))
@@ -223,7 +234,11 @@ def _run_forecast(
     as_of: str | None = None,
 ) -> ForecastSummary:
     with _user_errors():
-        parsed = _validated_overrides(config, overrides, data)
+        parsed = _validated_overrides(config, [*(overrides or []), *_horizon_setting(horizon)], data)
+        if as_of is not None:
+            from lstm_pipeline.forecasting import parse_as_of
+
+            parse_as_of(as_of)  # before the server boots
         _start_flow_runtime()
         from flows.batch_forecast import batch_forecast
 
@@ -238,12 +253,16 @@ def _run_forecast(
         )
 
 
+def _horizon_setting(horizon: int | None) -> list[str]:
+    return [] if horizon is None else [f"forecast.horizon={horizon}"]
+
+
 def _validated_overrides(config: Path | None, overrides: list[str] | None, data: Path | None) -> dict[str, object]:
-    """Parse `--set` pairs and validate the whole config now, before Prefect starts (seconds)."""
-    from lstm_pipeline.config import file_source, load_config, parse_overrides
+    """Parse `--set` pairs and validate the whole config and its output folders now, before Prefect starts."""
+    from lstm_pipeline.config import check_output_dirs, file_source, load_config, parse_overrides
 
     parsed = parse_overrides(overrides)
-    load_config(config, {**parsed, **file_source(data)})
+    check_output_dirs(load_config(config, {**parsed, **file_source(data)}))
     return parsed
 
 

@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lstm_pipeline.errors import ConfigError
 
+MAX_HORIZON = 10_000  # steps ahead: past it a forecast is a memory hazard (1e8 took 1.9 GB and minutes), not a plan
+MAX_UNITS = 4096  # per LSTM layer: ~67M weights, far past what these series need; beyond it a typo is likelier
+
 
 def check_freq(value: str) -> str:
     """A frequency: a positive integer step (`"1"`) or a pandas offset alias (`"h"`, `"15min"`, `"MS"`)."""
@@ -73,7 +76,7 @@ class WindowConfig(_Section):
     """How series become supervised windows, and how they are split and scaled."""
 
     lookback: int = Field(20, ge=1, description="past values the model sees")
-    horizon: int = Field(1, ge=1, description="future values the model predicts at once")
+    horizon: int = Field(1, ge=1, le=MAX_HORIZON, description="future values the model predicts at once")
     val_size: int = Field(10, ge=0, description="points per series held out for early stopping")
     test_size: int = Field(10, ge=1, description="points per series held out for the test metrics")
     scaling: Literal["standard", "minmax", "none"] = "standard"
@@ -126,7 +129,6 @@ Activation = Literal[
     "linear", "exponential", "softplus", "softsign", "squareplus", "sparse_plus", "sparse_sigmoid", "log_sigmoid",
     "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink",
 ]  # fmt: skip
-MAX_UNITS = 4096  # per LSTM layer: ~67M weights, far past what these series need; beyond it a typo is likelier
 
 
 class ModelConfig(_Section):
@@ -161,7 +163,9 @@ class BacktestConfig(_Section):
 
     windows: int = Field(0, ge=0, description="forecast origins; 0 = no backtest")
     step: int | None = Field(None, ge=1, description="steps between origins; None = the horizon")
-    horizon: int | None = Field(None, ge=1, description="steps scored after each origin; None = window.horizon")
+    horizon: int | None = Field(
+        None, ge=1, le=MAX_HORIZON, description="steps scored after each origin; None = window.horizon"
+    )
     refit: int = Field(1, ge=0, description="refit every k folds; 0 = fit once on the first fold, never refit")
     interval_levels: list[float] = Field(
         default_factory=lambda: [80.0, 95.0], description="conformal interval levels in percent"
@@ -200,7 +204,7 @@ class PromotionConfig(_Section):
 class ForecastConfig(_Section):
     """Batch forecasts: how far ahead and where the Parquet files go."""
 
-    horizon: int | None = Field(None, ge=1, description="steps ahead; None = the model's horizon")
+    horizon: int | None = Field(None, ge=1, le=MAX_HORIZON, description="steps ahead; None = the model's horizon")
     output_dir: str = "outputs/forecasts"
     unknown_series: Literal["error", "skip"] = Field(
         "error", description="series the model never saw: fail the run, or leave them out (logged)"
@@ -307,6 +311,49 @@ def project_root() -> Path:
     if (checkout / "pyproject.toml").is_file() and (checkout / "flows").is_dir():
         return checkout
     return Path.cwd().resolve()
+
+
+OUTPUT_ROOT_ENV = "LSTM_PIPELINE_OUTPUT_ROOT"
+
+
+def output_dir(setting: str, value: str) -> Path:
+    """The folder an output setting names, resolved; ConfigError unless it is under an allowed root and writable.
+
+    Relative paths are taken from the project root. Outputs stay under the project root, unless
+    the operator lists other roots in $LSTM_PIPELINE_OUTPUT_ROOT (os.pathsep-separated): a config
+    or a flow parameter alone (say, from a deployment run) cannot send writes anywhere else.
+    Symbolic links are followed before the check. Nothing is created here.
+    """
+    home = project_root()
+    target = (home / Path(value).expanduser()).resolve()
+    allowed = [
+        home,
+        *(Path(p).expanduser().resolve() for p in os.environ.get(OUTPUT_ROOT_ENV, "").split(os.pathsep) if p),
+    ]
+    if not any(target.is_relative_to(root) for root in allowed):
+        raise ConfigError(
+            f"{setting} {value!r} resolves to {target}, outside the project home {home}; use a path under it, "
+            f"or have the operator allow another root with ${OUTPUT_ROOT_ENV}"
+        )
+    _check_writable(setting, target)
+    return target
+
+
+def _check_writable(setting: str, target: Path) -> None:
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is" if existing == target else f"would be inside {existing}, which is"
+        raise ConfigError(f"{setting}: {target} {what} a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{setting}: {existing} is not writable by this user")
+
+
+def check_output_dirs(cfg: PipelineConfig) -> None:
+    """Check every output folder of a config (`output_dir`), before any work starts."""
+    output_dir("forecast.output_dir", cfg.forecast.output_dir)
+    output_dir("validation.report_dir", cfg.validation.report_dir)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -31,3 +31,7 @@ class IncompleteModelError(LstmPipelineError, RuntimeError):
 
 class TrainingDivergedError(LstmPipelineError, RuntimeError):
     """Training produced NaN or infinite weights or forecasts: nothing is registered or written."""
+
+
+class OutputConflictError(LstmPipelineError, FileExistsError):
+    """An output slot already holds another model's results: it is not replaced."""

@@ -42,7 +42,7 @@ def test_demo_trains_registers_and_forecasts(tmp_path):
     assert "registered     lstm-forecaster version 1 -> @champion: MASE" in out
     db = tmp_path / "mlruns" / "mlflow.db"
     assert f"mlflow ui --backend-store-uri sqlite:///{db}" in out
-    slots = list((tmp_path / "outputs" / "forecasts" / "lstm-forecaster" / "version=1").glob("as_of=*"))
+    slots = list((tmp_path / "outputs" / "forecasts").glob("store=*/lstm-forecaster/version=1/as_of=*"))
     assert len(slots) == 1
     forecasts = slots[0] / "forecasts.parquet"
     assert str(forecasts) in out
