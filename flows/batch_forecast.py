@@ -171,6 +171,7 @@ def as_of_slot(as_of: str | None) -> tuple[str, pd.Timestamp | None]:
         day = parse_as_of(as_of)
         return day.isoformat(), pd.Timestamp(day)
     if deployment.id:
-        scheduled = pd.Timestamp(flow_run.scheduled_start_time).tz_convert("UTC")
+        scheduled = pd.Timestamp(flow_run.scheduled_start_time)
+        scheduled = scheduled.tz_localize("UTC") if scheduled.tzinfo is None else scheduled.tz_convert("UTC")
         return scheduled.date().isoformat(), scheduled
     return pd.Timestamp.now(tz="UTC").date().isoformat(), None

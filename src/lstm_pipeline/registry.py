@@ -191,11 +191,13 @@ def _what_exists(client: MlflowClient, name: str) -> str:
         latest = max((int(v.version) for v in client.search_model_versions(f"name = '{name}'")), default=0)
     except MlflowException:
         return f"train one first ({command('lstm-pipeline')} train)"
-    aliases = ", ".join(f"version {v} is @{a}" for a, v in sorted(found.aliases.items()))
     if not latest:
         return f"it has no versions; train one first ({command('lstm-pipeline')} train)"
-    hint = f"{aliases}; " if aliases else ""
-    return f"{hint}forecast with one of them by --alias NAME or --alias VERSION (latest: {latest})"
+    if not found.aliases:
+        return f"it has versions 1 to {latest} but no alias: forecast with a version, e.g. --alias {latest}"
+    held = sorted(found.aliases.items())
+    listed = ", ".join(f"version {v} is @{a}" for a, v in held)
+    return f"{listed}: forecast with --alias {held[0][0]} (or a version number, e.g. --alias {latest})"
 
 
 def load(model: RegisteredModel) -> PyFuncModel:

@@ -261,7 +261,8 @@ def test_a_bad_as_of_date_is_refused(pipeline_home):
 
 def test_forecast_without_a_champion_names_the_challenger(pipeline_home):
     train(overrides=tiny("refused", **{"promotion.max_mase": 1e-9}))  # the gate refuses: @challenger only
-    with pytest.raises(ModelLoadError, match=r"version 1 is @challenger; forecast with one of them by --alias"):
+    hint = r"version 1 is @challenger: forecast with --alias challenger \(or a version number"
+    with pytest.raises(ModelLoadError, match=hint):
         batch_forecast(model_name="refused")
 
 
