@@ -258,14 +258,23 @@ class PipelineConfig(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
         w = self.window
+        problems = []  # all of them at once: a longer horizon usually needs both sizes raised
         if w.test_size < w.horizon:
-            raise ValueError(f"window.test_size ({w.test_size}) must be >= window.horizon ({w.horizon})")
+            problems.append(
+                f"window.test_size ({w.test_size}) must be >= window.horizon ({w.horizon}): the test part holds "
+                f"at least one window's targets; set window.test_size={w.horizon} or more"
+            )
         if 0 < w.val_size < w.horizon:
-            raise ValueError(f"window.val_size ({w.val_size}) must be 0 or >= window.horizon ({w.horizon})")
+            problems.append(
+                f"window.val_size ({w.val_size}) must be 0 or >= window.horizon ({w.horizon}): set "
+                f"window.val_size={w.horizon} or more (or window.val_size=0 with train.early_stopping_patience=null)"
+            )
         if self.validation.min_value >= self.validation.max_value:
-            raise ValueError("validation.min_value must be below validation.max_value")
+            problems.append("validation.min_value must be below validation.max_value")
         if self.train.early_stopping_patience is not None and w.val_size == 0:
-            raise ValueError("train.early_stopping_patience needs window.val_size > 0 (or set it to null)")
+            problems.append("train.early_stopping_patience needs window.val_size > 0 (or set it to null)")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def flat(self) -> dict[str, Any]:

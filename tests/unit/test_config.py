@@ -137,3 +137,12 @@ def test_frequencies_pandas_knows_are_accepted(freq):
 def test_malformed_yaml_in_an_override_is_a_config_error(bad):
     with pytest.raises(ConfigError, match="the value is not valid YAML"):
         parse_overrides([bad])
+
+
+def test_a_longer_horizon_says_which_sizes_to_set():
+    with pytest.raises(ConfigError) as refused:
+        load_config(overrides=["window.horizon=20"])
+    assert "set window.test_size=20 or more" in str(refused.value)
+    assert "set window.val_size=20 or more" in str(refused.value)
+    sized = load_config(overrides=["window.horizon=20", "window.test_size=20", "window.val_size=20"])
+    assert sized.window.horizon == 20
