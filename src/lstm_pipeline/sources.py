@@ -112,13 +112,22 @@ def _read_table(path: Path, sep: str) -> pd.DataFrame:
             f"{path}: rule 'readable file': unsupported file type {path.suffix!r}; use .csv or .parquet"
         )
     if not path.is_file():
-        raise DataSourceError(f"{path}: rule 'readable file': no such file")
+        raise DataSourceError(f"{path}: rule 'readable file': {_why_not_a_file(path)}")
     try:
         return pd.read_csv(path, sep=sep) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataSourceError(f"{path}: rule 'readable file': the file is empty") from None
     except Exception as exc:  # parser and Arrow errors have no common base class
         raise DataSourceError(f"{path}: rule 'readable file': cannot read as {kind}: {exc}") from None
+
+
+def _why_not_a_file(path: Path) -> str:
+    """What stands at `path` instead of a file: a folder, a symlink loop, nothing."""
+    try:
+        path.stat()
+    except OSError as exc:
+        return str(exc.strerror or "no such file").lower()
+    return "a folder, not a file" if path.is_dir() else "not a regular file"
 
 
 def _require_columns(raw: pd.DataFrame, needed: list[str], path: str | Path) -> None:

@@ -359,3 +359,12 @@ def test_read_series_boolean_ds_is_refused(tmp_path):
     pd.DataFrame({"unique_id": "a", "ds": [True, False], "y": 1.0}).to_parquet(tmp_path / "b.parquet")
     with pytest.raises(DataSourceError, match="ds holds True/False"):
         read_series(tmp_path / "b.parquet")
+
+
+def test_read_series_names_a_folder_or_a_symlink_loop_for_what_it_is(tmp_path):
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(DataSourceError, match="a folder, not a file"):
+        read_series(tmp_path / "folder.csv")
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")
+    with pytest.raises(DataSourceError, match="too many levels of symbolic links"):
+        read_series(tmp_path / "loop.csv")
