@@ -35,3 +35,7 @@ class TrainingDivergedError(LstmPipelineError, RuntimeError):
 
 class OutputConflictError(LstmPipelineError, FileExistsError):
     """An output slot already holds another model's results: it is not replaced."""
+
+
+class TrackingStoreError(LstmPipelineError, RuntimeError):
+    """The local MLflow store cannot be opened or written (permissions, a file in the way)."""
