@@ -306,14 +306,15 @@ def _start_flow_runtime() -> None:
 
 
 def _quiet_defaults() -> None:
-    """Defaults for a laptop run; anything already set in the environment wins."""
+    """Defaults for a laptop run; anything already set in the environment wins. --verbose keeps TF's log level."""
     defaults = {
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
         "GX_ANALYTICS_ENABLED": "false",
     }
+    if not _STATE["verbose"]:
+        defaults["TF_CPP_MIN_LOG_LEVEL"] = "2"  # must be set before TensorFlow is imported
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
 
