@@ -131,13 +131,13 @@ def batch_forecast(
     from lstm_pipeline.forecasting import check_slot_free, slot_path, store_id
     from lstm_pipeline.tracking import use_tracking_store
 
-    chosen = {"forecast.output_dir": output_dir, "forecast.horizon": horizon}
+    chosen = {"forecast.output_dir": output_dir, "forecast.horizon": horizon, "tracking.model_name": model_name}
     overrides = {**(overrides or {}), **{k: v for k, v in chosen.items() if v is not None}}
     cfg = load_config(config_path, {**overrides, **file_source(data)})
     root = resolve_output_dir("forecast.output_dir", cfg.forecast.output_dir)
     slot, cutoff = as_of_slot(as_of)
     uri = use_tracking_store()
-    model, contract, experiment_id = resolve_model(model_name or cfg.tracking.model_name, alias or cfg.tracking.alias)
+    model, contract, experiment_id = resolve_model(cfg.tracking.model_name, alias or cfg.tracking.alias)
     target = slot_path(root, store_id(uri), model.name, model.version, slot)
     check_slot_free(target, model.run_id)  # before any work
     trained_freq: dict[str, str] = contract.get("frequencies", {})

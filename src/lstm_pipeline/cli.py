@@ -234,7 +234,8 @@ def _run_forecast(
     as_of: str | None = None,
 ) -> ForecastSummary:
     with _user_errors():
-        parsed = _validated_overrides(config, [*(overrides or []), *_horizon_setting(horizon)], data)
+        chosen = [*_horizon_setting(horizon), *([f"tracking.model_name={json.dumps(model)}"] if model else [])]
+        parsed = _validated_overrides(config, [*(overrides or []), *chosen], data)
         if as_of is not None:
             from lstm_pipeline.forecasting import parse_as_of
 

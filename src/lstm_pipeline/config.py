@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -191,6 +192,16 @@ class TrackingConfig(_Section):
     model_name: str = "lstm-forecaster"
     alias: str = "champion"
     register_model: bool = True
+
+    @field_validator("model_name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        # The name is a folder of the forecast slots and a value in registry filters: no "/", "..", quotes.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", value):
+            raise ValueError(
+                f"{value!r} must be letters, digits, '.', '_' or '-' (first a letter or digit, at most 128)"
+            )
+        return value
 
 
 class PromotionConfig(_Section):

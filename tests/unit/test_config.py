@@ -146,3 +146,9 @@ def test_a_longer_horizon_says_which_sizes_to_set():
     assert "set window.val_size=20 or more" in str(refused.value)
     sized = load_config(overrides=["window.horizon=20", "window.test_size=20", "window.val_size=20"])
     assert sized.window.horizon == 20
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "it's", "", "-x", "x" * 129])
+def test_a_model_name_that_could_leave_the_slot_folder_or_break_a_filter_is_refused(name):
+    with pytest.raises(ConfigError, match=r"tracking\.model_name: .*must be letters, digits"):
+        load_config(overrides={"tracking.model_name": name})

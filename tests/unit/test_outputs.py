@@ -105,6 +105,7 @@ def test_a_bad_as_of_is_a_config_error(bad):
         (["--as-of", "yesterday"], "as_of 'yesterday' is not a date"),
         (["--horizon", "100000000"], "forecast.horizon: Input should be less than or equal to 10000"),
         (["--set", "forecast.output_dir=/"], "outside the project home"),
+        (["--model", "../../elsewhere"], "tracking.model_name: Value error, '../../elsewhere' must be letters"),
     ],
 )
 def test_forecast_arguments_are_refused_before_any_server_or_library_starts(args, message):
