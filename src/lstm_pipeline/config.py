@@ -49,14 +49,6 @@ class SourceConfig(_Section):
     season_length: int = Field(24, ge=2, description="period of the seasonal wave (synthetic)")
     trend: float = Field(0.01, description="slope per step (synthetic)")
     freq: str = Field("h", description="pandas frequency of the timestamps (synthetic)")
-
-    @field_validator("freq")
-    @classmethod
-    def _known_freq(cls, value: str) -> str:
-        if value.lstrip("-").isdigit():
-            raise ValueError("source.freq must be a pandas offset alias such as 'h', 'D' or 'MS'")
-        return check_freq(value)
-
     start: str = Field("2024-01-01", description="first timestamp (synthetic)")
     path: str | None = Field(None, description="CSV or Parquet file (file)")
     id_col: str | None = Field("unique_id", description="series id column; None for one series")
@@ -65,6 +57,13 @@ class SourceConfig(_Section):
     wide: bool = Field(False, description="one column per series instead of long format (file)")
     date_format: str | None = Field(None, description="strftime format of the time column (file)")
     sep: str = Field(",", description="CSV delimiter (file)")
+
+    @field_validator("freq")
+    @classmethod
+    def _known_freq(cls, value: str) -> str:
+        if value.lstrip("-").isdigit():
+            raise ValueError("source.freq must be a pandas offset alias such as 'h', 'D' or 'MS'")
+        return check_freq(value)
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> SourceConfig:
@@ -109,6 +108,10 @@ class ValidationConfig(_Section):
     """The data contract checked with Great Expectations before training and before forecasting."""
 
     freq: str | None = Field(None, description="pandas offset alias or integer step; None = inferred per series")
+    min_value: float = Field(-1e15, description="smallest acceptable y")
+    max_value: float = Field(1e15, description="largest acceptable y")
+    report_dir: str = Field("outputs/validation", description="where the GX result and Data Docs go")
+    repair: RepairConfig = RepairConfig()
 
     @field_validator("freq", mode="before")
     @classmethod
@@ -116,11 +119,6 @@ class ValidationConfig(_Section):
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # `--set validation.freq=7` arrives as YAML's integer 7
         return check_freq(value) if isinstance(value, str) else value
-
-    min_value: float = Field(-1e15, description="smallest acceptable y")
-    max_value: float = Field(1e15, description="largest acceptable y")
-    report_dir: str = Field("outputs/validation", description="where the GX result and Data Docs go")
-    repair: RepairConfig = RepairConfig()
 
 
 # Keras 3's element-wise activations (keras.activations), written out so the config needs no Keras import.
