@@ -74,14 +74,15 @@ def predict(model: RegisteredModel, history: pd.DataFrame, horizon: int | None) 
 
 
 # Retried on a passing fault (a full disk, a busy share): each write replaces the slot atomically, so a retry
-# leaves one forecast file and one plot per slot, never two.
+# leaves one forecast file and one plot per slot, never two. The plot goes first: readers take the Parquet
+# file as the slot, and it appears only once the slot is whole.
 @task(name="write-forecasts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def write(forecasts: pd.DataFrame, history: pd.DataFrame, path: str) -> str:
     from lstm_pipeline.forecasting import write_figure, write_forecasts
     from lstm_pipeline.plots import forecast_plot
 
+    write_figure(forecast_plot(history, forecasts), Path(path).with_name("forecasts.png"))
     written = write_forecasts(forecasts, path)
-    write_figure(forecast_plot(history, forecasts), written.with_name("forecasts.png"))
     get_run_logger().info("wrote %d forecast rows to %s", len(forecasts), written)
     return str(written)
 

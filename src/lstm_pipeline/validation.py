@@ -116,11 +116,22 @@ def validate(
 def write_report(report: ValidationReport, directory: Path) -> Path:
     """Write the GX result (JSON) and the summary (markdown) beside the Data Docs; return the folder."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "gx_result.json").write_text(json.dumps(report.gx_result, indent=2, default=str), encoding="utf-8")
+    _write_whole(directory / "gx_result.json", json.dumps(report.gx_result, indent=2, default=str))
     summary = {"context": report.context, "success": report.success, "rules": [asdict(r) for r in report.rules]}
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    (directory / "summary.md").write_text(report.markdown() + "\n", encoding="utf-8")
+    _write_whole(directory / "summary.json", json.dumps(summary, indent=2, default=str))
+    _write_whole(directory / "summary.md", report.markdown() + "\n")
     return directory
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: a full disk leaves no file, never a truncated one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def report_folder(root: Path, context: str) -> Path:
