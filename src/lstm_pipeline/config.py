@@ -65,6 +65,17 @@ class SourceConfig(_Section):
             raise ValueError("source.freq must be a pandas offset alias such as 'h', 'D' or 'MS'")
         return check_freq(value)
 
+    @field_validator("start")
+    @classmethod
+    def _a_timestamp(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            pd.Timestamp(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a timestamp (e.g. '2024-01-01' or '2024-01-01T06:00')") from None
+        return value
+
     @model_validator(mode="after")
     def _file_needs_path(self) -> SourceConfig:
         if self.kind == "file" and not self.path:
@@ -278,7 +289,7 @@ class PipelineConfig(_Section):
                 f"window.val_size ({w.val_size}) must be 0 or >= window.horizon ({w.horizon}): set "
                 f"window.val_size={w.horizon} or more (or window.val_size=0 with train.early_stopping_patience=null)"
             )
-        if self.validation.min_value >= self.validation.max_value:
+        if not self.validation.min_value < self.validation.max_value:  # NaN fails too
             problems.append("validation.min_value must be below validation.max_value")
         if self.train.early_stopping_patience is not None and w.val_size == 0:
             problems.append("train.early_stopping_patience needs window.val_size > 0 (or set it to null)")

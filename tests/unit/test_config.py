@@ -121,6 +121,8 @@ def test_a_learning_rate_that_cannot_train_is_refused(rate):
         ("validation.freq=fortnightly", r"validation\.freq: .*neither a positive integer step nor a pandas offset"),
         ("validation.freq=0", r"validation\.freq: .*must be at least 1"),
         ("source.freq=bogus", r"source\.freq: .*pandas offset alias"),
+        ("source.start=notadate", r"source\.start: .*'notadate' is not a timestamp"),
+        ("validation.min_value=.nan", r"validation\.min_value must be below validation\.max_value"),
     ],
 )
 def test_settings_keras_or_pandas_would_choke_on_are_refused_by_the_config(override, message):
