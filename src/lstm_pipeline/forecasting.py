@@ -179,6 +179,10 @@ def history_as_of(history: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[pd.DataF
     elif cutoff.tzinfo is not None:
         cutoff = cutoff.tz_convert("UTC").tz_localize(None)
     keep = (ds <= cutoff).to_numpy()
+    if len(history) and not keep.any():
+        raise DataValidationError(
+            f"rule 'history before as_of': no row is dated on or before {cutoff}; the history starts at {ds.min()}"
+        )
     return history[keep].reset_index(drop=True), int((~keep).sum())
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from lstm_pipeline.config import OUTPUT_ROOT_ENV, check_output_dirs, load_config, output_dir
-from lstm_pipeline.errors import ConfigError, OutputConflictError
+from lstm_pipeline.errors import ConfigError, DataValidationError, OutputConflictError
 from lstm_pipeline.forecasting import check_slot_free, history_as_of, parse_as_of, slot_path, store_id
 
 
@@ -89,6 +89,8 @@ def test_as_of_cuts_dated_history_and_leaves_integer_steps_whole():
     utc = daily.assign(ds=daily["ds"].dt.tz_localize("UTC"))
     assert history_as_of(utc, pd.Timestamp("2025-05-01"))[1] == 2
     assert history_as_of(daily, pd.Timestamp("2025-05-01T00:00", tz="UTC"))[1] == 2
+    with pytest.raises(DataValidationError, match="no row is dated on or before 2025-01-01 00:00:00"):
+        history_as_of(daily, pd.Timestamp("2025-01-01"))
     steps = pd.DataFrame({"unique_id": "a", "ds": range(5), "y": 1.0})
     assert history_as_of(steps, pd.Timestamp("2025-05-01"))[0] is steps
 
