@@ -92,7 +92,9 @@ def read_series(
         _require_columns(raw, [time_col], path)
         # Private names: a series column may itself be called "y" or "unique_id". Wide files pad
         # series that start late or end early with empty cells; those are not observations.
-        raw = raw.melt(id_vars=[time_col], var_name="__series__", value_name="__value__").dropna(subset="__value__")
+        raw = raw.melt(id_vars=[time_col], var_name="__series__", value_name="__value__", ignore_index=False).dropna(
+            subset="__value__"
+        )  # the index stays the file's row, for messages
         id_col, value_col = "__series__", "__value__"
     _require_columns(raw, [c for c in (id_col, time_col, value_col) if c], path)
     frame = pd.DataFrame(
@@ -157,9 +159,9 @@ def _parse_time(column: pd.Series, date_format: str | None, path: str | Path) ->
         raise DataSourceError(f"{path}: rule 'parseable ds': timestamps cannot be parsed: {exc}") from None
     bad = parsed.isna() & column.notna()
     if bad.any():
-        rows = column[bad].head(5).to_dict()
         raise DataSourceError(
-            f"{path}: rule 'parseable ds': {int(bad.sum())} timestamp(s) could not be parsed, e.g. {rows}"
+            f"{path}: rule 'parseable ds': {int(bad.sum())} timestamp(s) could not be parsed, e.g. "
+            f"{_examples(column[bad], path)}"
         )
     return parsed
 
@@ -172,10 +174,9 @@ def _whole_steps(column: pd.Series, path: str | Path) -> pd.Series:
     values = column.to_numpy("float64")
     bad = ~np.isfinite(values) | (np.round(values) != values) | (np.abs(values) > 2**53)
     if bad.any():
-        rows = {int(i): str(v) for i, v in column[bad].head(5).items()}
         raise DataSourceError(
             f"{path}: rule 'parseable ds': numeric ds must be whole numbers (integer steps); "
-            f"{int(bad.sum())} are not, e.g. {rows}"
+            f"{int(bad.sum())} are not, e.g. {_examples(column[bad], path)}"
         )
     return column.astype("int64")
 
@@ -191,12 +192,19 @@ def _all_offsets(text: pd.Series, path: str | Path) -> bool:
     if has_offset.all():
         return True
     if has_offset.any():
-        rows = text[has_offset].head(3).to_dict() | text[~has_offset].head(2).to_dict()
         raise DataSourceError(
             f"{path}: rule 'one time zone': {int(has_offset.sum())} timestamp(s) carry a UTC offset and "
-            f"{int((~has_offset).sum())} do not, e.g. {rows}"
+            f"{int((~has_offset).sum())} do not, e.g. {_examples(text[has_offset], path, 3)}; "
+            f"{_examples(text[~has_offset], path, 2)}"
         )
     return False
+
+
+def _examples(values: pd.Series, path: str | Path, n: int = 5) -> str:
+    """A few offending values with where they are: the CSV line (header = line 1) or the Parquet row."""
+    csv = Path(path).suffix.lower() == ".csv"
+    shown = [f"{'line' if csv else 'row'} {int(i) + (2 if csv else 1)}: {v!r}" for i, v in values.head(n).items()]
+    return ", ".join(shown)
 
 
 def _parse_values(column: pd.Series, path: str | Path) -> pd.Series:
@@ -208,6 +216,7 @@ def _parse_values(column: pd.Series, path: str | Path) -> pd.Series:
     values = pd.to_numeric(column, errors="coerce").astype("float64")
     bad = values.isna() & column.notna()
     if bad.any():
-        rows = column[bad].head(5).to_dict()
-        raise DataSourceError(f"{path}: rule 'numeric y': {int(bad.sum())} value(s) are not numbers, e.g. {rows}")
+        raise DataSourceError(
+            f"{path}: rule 'numeric y': {int(bad.sum())} value(s) are not numbers, e.g. {_examples(column[bad], path)}"
+        )
     return values
