@@ -203,8 +203,9 @@ def _all_offsets(text: pd.Series, path: str | Path) -> bool:
 def _examples(values: pd.Series, path: str | Path, n: int = 5) -> str:
     """A few offending values with where they are: the CSV line (header = line 1) or the Parquet row."""
     csv = Path(path).suffix.lower() == ".csv"
-    shown = [f"{'line' if csv else 'row'} {int(i) + (2 if csv else 1)}: {v!r}" for i, v in values.head(n).items()]
-    return ", ".join(shown)
+    first = values.head(n)
+    places = first.index.to_numpy("int64") + (2 if csv else 1)
+    return ", ".join(f"{'line' if csv else 'row'} {place}: {v!r}" for place, v in zip(places, first, strict=True))
 
 
 def _parse_values(column: pd.Series, path: str | Path) -> pd.Series:
