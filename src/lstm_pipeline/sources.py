@@ -153,8 +153,9 @@ def _parse_time(column: pd.Series, date_format: str | None, path: str | Path) ->
     if pd.api.types.is_bool_dtype(column):
         raise DataSourceError(f"{path}: rule 'parseable ds': ds holds True/False, not timestamps or integer steps")
     text = column.astype(str) if date_format else column  # digit-only dates such as 20240105
+    utc = _all_offsets(text, path)  # outside the try: its own DataSourceError is a ValueError too
     try:
-        parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=_all_offsets(text, path))
+        parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=utc)
     except (ValueError, TypeError) as exc:
         raise DataSourceError(f"{path}: rule 'parseable ds': timestamps cannot be parsed: {exc}") from None
     bad = parsed.isna() & column.notna()
