@@ -160,9 +160,16 @@ def _parse_time(column: pd.Series, date_format: str | None, path: str | Path) ->
         raise DataSourceError(f"{path}: rule 'parseable ds': timestamps cannot be parsed: {exc}") from None
     bad = parsed.isna() & column.notna()
     if bad.any():
+        good = parsed.notna()
+        mixed = (
+            f"; {int(good.sum())} others parse (like {_examples(column[good], path, 1)}), so the file may mix "
+            "date formats: write them one way, or set source.date_format"
+            if good.any() and date_format is None
+            else ""
+        )
         raise DataSourceError(
             f"{path}: rule 'parseable ds': {int(bad.sum())} timestamp(s) could not be parsed, e.g. "
-            f"{_examples(column[bad], path)}"
+            f"{_examples(column[bad], path)}{mixed}"
         )
     return parsed
 

@@ -376,3 +376,9 @@ def test_read_series_names_the_file_line_of_a_bad_value_in_a_wide_file(tmp_path)
     pd.DataFrame({"unique_id": "a", "ds": [0, 1], "y": ["1", "x"]}).to_parquet(tmp_path / "p.parquet")
     with pytest.raises(DataSourceError, match=r"e\.g\. row 2: 'x'"):
         read_series(tmp_path / "p.parquet")
+
+
+def test_read_series_two_date_formats_are_named_as_such(tmp_path):
+    path = write_text(tmp_path, "two.csv", "unique_id,ds,y\na,2024-01-01,1\na,2024-01-02,2\na,01/03/2024,3\n")
+    with pytest.raises(DataSourceError, match=r"e\.g\. line 4: '01/03/2024'; 2 others parse .* may mix date formats"):
+        read_series(path)
