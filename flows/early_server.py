@@ -72,7 +72,10 @@ def start() -> TemporaryServer | None:
     if os.environ.get("PREFECT_API_URL"):
         return None
     port = _free_port()
-    server = TemporaryServer(subprocess.Popen(_server_command(port), env={**os.environ, **_SERVER_ENV}), port)
+    # A session of its own: Ctrl-C or `timeout` signal the whole process group, and a server stopped with
+    # the CLI would leave the flow retrying its state updates for minutes. The CLI stops it at exit.
+    process = subprocess.Popen(_server_command(port), env={**os.environ, **_SERVER_ENV}, start_new_session=True)
+    server = TemporaryServer(process, port)
     atexit.register(server.stop)
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ.setdefault("PREFECT_UI_URL", "")  # no UI on a temporary server: no dead "View at" links

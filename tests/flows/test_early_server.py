@@ -76,3 +76,30 @@ def _alive(pid: int) -> bool:
         return False
     state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
     return state != "Z"  # a zombie has exited; only its entry waits to be reaped
+
+
+def test_a_signal_to_the_cli_s_process_group_leaves_the_server_to_the_cli(tmp_path):
+    """Ctrl-C and `timeout` signal the whole group: the server must outlive the CLI's own shutdown."""
+    script = (
+        "import time, urllib.request\n"
+        "from flows import early_server\n"
+        "server = early_server.start()\n"
+        "server.wait_healthy()\n"
+        "print('READY', flush=True)\n"
+        "try:\n    time.sleep(600)\n"
+        "except KeyboardInterrupt:\n"
+        "    time.sleep(1.0)  # what the flow does now: report its state to the server\n"
+        "    server.wait_healthy()\n"
+        "    print('SERVER UP', flush=True)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(tmp_path)}
+    cli = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert cli.stdout.readline().strip() == "READY"
+        os.killpg(cli.pid, signal.SIGINT)
+        out, _ = cli.communicate(timeout=60)
+        assert "SERVER UP" in out
+    finally:
+        cli.kill()
