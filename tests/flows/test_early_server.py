@@ -85,8 +85,7 @@ def test_a_signal_to_the_cli_s_process_group_leaves_the_server_to_the_cli(tmp_pa
         "from flows import early_server\n"
         "server = early_server.start()\n"
         "server.wait_healthy()\n"
-        "print('READY', flush=True)\n"
-        "try:\n    time.sleep(600)\n"
+        "try:\n    print('READY', flush=True)\n    time.sleep(600)\n"
         "except KeyboardInterrupt:\n"
         "    time.sleep(1.0)  # what the flow does now: report its state to the server\n"
         "    server.wait_healthy()\n"
@@ -94,12 +93,17 @@ def test_a_signal_to_the_cli_s_process_group_leaves_the_server_to_the_cli(tmp_pa
     )
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"PREFECT_HOME": str(tmp_path)}
     cli = subprocess.Popen(
-        [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True, start_new_session=True
+        [sys.executable, "-c", script],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         assert cli.stdout.readline().strip() == "READY"
         os.killpg(cli.pid, signal.SIGINT)
-        out, _ = cli.communicate(timeout=60)
-        assert "SERVER UP" in out
+        out, err = cli.communicate(timeout=60)
+        assert "SERVER UP" in out, err[-2000:]
     finally:
         cli.kill()
