@@ -77,11 +77,11 @@ def predict(model: RegisteredModel, history: pd.DataFrame, horizon: int | None) 
 # leaves one forecast file and one plot per slot, never two. The plot goes first: readers take the Parquet
 # file as the slot, and it appears only once the slot is whole.
 @task(name="write-forecasts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def write(forecasts: pd.DataFrame, history: pd.DataFrame, path: str) -> str:
+def write(forecasts: pd.DataFrame, history: pd.DataFrame, path: str, title: str = "") -> str:
     from lstm_pipeline.forecasting import write_figure, write_forecasts
     from lstm_pipeline.plots import forecast_plot
 
-    write_figure(forecast_plot(history, forecasts), Path(path).with_name("forecasts.png"))
+    write_figure(forecast_plot(history, forecasts, title=title), Path(path).with_name("forecasts.png"))
     written = write_forecasts(forecasts, path)
     get_run_logger().info("wrote %d forecast rows to %s", len(forecasts), written)
     return str(written)
@@ -151,7 +151,7 @@ def batch_forecast(
         experiment_id=experiment_id,
     )
     forecasts = predict(model, history, cfg.forecast.horizon)
-    path = write(forecasts, history, str(target))
+    path = write(forecasts, history, str(target), f"{model.name} version {model.version}, as of {slot}")
     series = int(forecasts["unique_id"].nunique())
     publish(model, experiment_id, path, len(forecasts), series, slot)
     return ForecastSummary(path, model, len(forecasts), series)
