@@ -201,7 +201,7 @@ deploy() {
         tail -n 30 "$LOGS/deploy.log" >&2
         die "prefect deploy failed (log above: $LOGS/deploy.log)"
     fi
-    say "deployed train/weekly and batch-forecast/daily to pool $POOL" \
+    say "deployed train/weekly, batch-forecast/daily and sweep/monthly (paused) to pool $POOL" \
         "(MLflow $MLFLOW_TRACKING_URI, outputs in ${LSTM_PIPELINE_HOME:-$ROOT}/outputs)"
 }
 
