@@ -42,11 +42,14 @@ class NativeLogFilter:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start filtering (idempotent)."""
+        """Start filtering (idempotent); without a usable stderr, leave things as they are."""
         if self._real is not None:
             return
         sys.stderr.flush()
-        self._real = os.dup(2)
+        try:
+            self._real = os.dup(2)
+        except OSError:  # fd 2 closed: nothing to filter
+            return
         read_end, write_end = os.pipe()
         os.dup2(write_end, 2)
         os.close(write_end)
