@@ -194,7 +194,7 @@ def _what_exists(client: MlflowClient, name: str) -> str:
     if not latest:
         return f"it has no versions; train one first ({command('lstm-pipeline')} train)"
     if not found.aliases:
-        return f"it has versions 1 to {latest} but no alias: forecast with a version, e.g. --alias {latest}"
+        return f"it has no alias; its latest version is {latest}: forecast with --alias {latest}"
     held = sorted(found.aliases.items())
     listed = ", ".join(f"version {v} is @{a}" for a, v in held)
     return f"{listed}: forecast with --alias {held[0][0]} (or a version number, e.g. --alias {latest})"
