@@ -22,6 +22,15 @@ from lstm_pipeline.errors import DataValidationError
 _EXAMPLES = 5
 _RULE_PREFIX = "rule__"
 
+# What a user can set when a rule breaks (by the start of the rule's name); every repair is opt-in and logged.
+_FIXES = {
+    "ds strictly increasing": "--set validation.repair.sort=true puts rows in (unique_id, ds) order",
+    "unique (unique_id, ds)": "--set validation.repair.drop_duplicates=true drops exact duplicate rows",
+    "no gaps": "--set validation.repair.fill_gaps=true fills gaps of up to validation.repair.max_gap steps",
+    "y not null": "--set validation.repair.fill_gaps=true interpolates short runs of missing values",
+    "regular frequency": "--set validation.freq=... if the inferred step is not the series' step",
+}
+
 
 @dataclass(frozen=True)
 class RuleResult:
@@ -56,6 +65,7 @@ class ValidationReport:
         for rule in self.failures:
             lines.append(f"- rule '{rule.rule}': {rule.unexpected} of {rule.total} rows break it")
             lines += [f"    {example}" for example in rule.examples]
+            lines += [f"    fix: {fix}" for start, fix in _FIXES.items() if rule.rule.startswith(start)]
         return "\n".join(lines)
 
     def raise_if_failed(self) -> None:

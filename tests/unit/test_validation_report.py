@@ -33,3 +33,15 @@ def test_a_full_disk_leaves_no_truncated_file(tmp_path, monkeypatch):
         write_report(REPORT, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gx_result.json"]  # complete; nothing half-written
     assert json.loads((tmp_path / "gx_result.json").read_text())["results"] == ["x" * 1000]
+
+
+def test_a_broken_rule_that_a_repair_fixes_names_the_setting():
+    from lstm_pipeline.validation import RuleResult
+
+    rules = [
+        RuleResult("ds strictly increasing per series", "x", False, 1, 10),
+        RuleResult("enough history (at least 41 points per series)", "x", False, 10, 10),
+    ]
+    message = ValidationReport("training", False, rules, {}, {}).message()
+    assert "    fix: --set validation.repair.sort=true puts rows in (unique_id, ds) order" in message
+    assert message.count("fix:") == 1  # no repair makes a series longer
