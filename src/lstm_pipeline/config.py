@@ -57,6 +57,9 @@ class SourceConfig(_Section):
     wide: bool = Field(False, description="one column per series instead of long format (file)")
     date_format: str | None = Field(None, description="strftime format of the time column (file)")
     sep: str = Field(",", description="CSV delimiter (file)")
+    max_file_mb: float = Field(
+        100, gt=0, description="largest file read (MB): the whole history is held in memory, ~20x the file size"
+    )
 
     @field_validator("freq")
     @classmethod

@@ -38,6 +38,7 @@ def load_series(cfg: SourceConfig) -> pd.DataFrame:
         wide=cfg.wide,
         date_format=cfg.date_format,
         sep=cfg.sep,
+        max_file_mb=cfg.max_file_mb,
     )
 
 
@@ -82,12 +83,14 @@ def read_series(
     wide: bool = False,
     date_format: str | None = None,
     sep: str = ",",
+    max_file_mb: float | None = None,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file into the long frame, mapping columns and parsing dates.
 
-    `wide=True` reads one column per series (plus `time_col`); `id_col=None` means one series.
+    `wide=True` reads one column per series (plus `time_col`); `id_col=None` means one series;
+    a file larger than `max_file_mb` is refused before it is read.
     """
-    raw = _read_table(Path(path), sep)
+    raw = _read_table(Path(path), sep, max_file_mb)
     if wide:
         _require_columns(raw, [time_col], path)
         # Private names: a series column may itself be called "y" or "unique_id". Wide files pad
@@ -107,7 +110,7 @@ def read_series(
     return frame.sort_values([ID, TIME], kind="stable", ignore_index=True)
 
 
-def _read_table(path: Path, sep: str) -> pd.DataFrame:
+def _read_table(path: Path, sep: str, max_file_mb: float | None = None) -> pd.DataFrame:
     kind = _READERS.get(path.suffix.lower())
     if kind is None:
         raise DataSourceError(
@@ -115,6 +118,13 @@ def _read_table(path: Path, sep: str) -> pd.DataFrame:
         )
     if not path.is_file():
         raise DataSourceError(f"{path}: rule 'readable file': {_why_not_a_file(path)}")
+    size_mb = path.stat().st_size / 1e6
+    if max_file_mb is not None and size_mb > max_file_mb:  # refused before reading: memory grows ~20x the file
+        raise DataSourceError(
+            f"{path}: rule 'file size': {size_mb:.0f} MB is above source.max_file_mb ({max_file_mb:g} MB). The "
+            "history is held in memory (about 20x the file size while training): raise the limit if the "
+            "machine has the memory, or pass fewer or shorter series"
+        )
     try:
         return pd.read_csv(path, sep=sep) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:

@@ -382,3 +382,17 @@ def test_read_series_two_date_formats_are_named_as_such(tmp_path):
     path = write_text(tmp_path, "two.csv", "unique_id,ds,y\na,2024-01-01,1\na,2024-01-02,2\na,01/03/2024,3\n")
     with pytest.raises(DataSourceError, match=r"e\.g\. line 4: '01/03/2024'; 2 others parse .* may mix date formats"):
         read_series(path)
+
+
+def test_a_file_above_the_size_limit_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "big.csv"
+    with path.open("wb") as handle:  # sparse: 101 MB on paper, nothing on disk, unreadable as CSV
+        handle.truncate(101_000_000)
+    with pytest.raises(DataSourceError, match=r"rule 'file size': 101 MB is above source\.max_file_mb \(100 MB\)"):
+        read_series(path, max_file_mb=100)
+    from lstm_pipeline.config import load_config
+    from lstm_pipeline.sources import load_series
+
+    cfg = load_config(overrides={"source.kind": "file", "source.path": str(path)})
+    with pytest.raises(DataSourceError, match="file size"):
+        load_series(cfg.source)  # the default limit applies
