@@ -11,7 +11,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.data_gate import data_gate
-from lstm_pipeline.config import PipelineConfig, file_source, load_config, project_root
+from lstm_pipeline.config import PipelineConfig, file_source, load_config
+from lstm_pipeline.config import output_dir as resolve_output_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,10 +41,16 @@ def resolve_model(name: str, ref: str) -> tuple[RegisteredModel, dict[str, Any],
 
 
 @task(name="load-history", cache_policy=NO_CACHE)
-def load_history(cfg: PipelineConfig, known_series: set[str]) -> pd.DataFrame:
+def load_history(cfg: PipelineConfig, known_series: set[str], cutoff: pd.Timestamp | None) -> pd.DataFrame:
+    """The configured history, cut at `cutoff` (what was known then), without unknown series if asked."""
+    from lstm_pipeline.forecasting import history_as_of
     from lstm_pipeline.sources import load_series
 
     history = load_series(cfg.source)
+    if cutoff is not None:
+        history, later = history_as_of(history, cutoff)
+        if later:
+            get_run_logger().info("as of %s: left out %d rows dated after it", cutoff, later)
     if cfg.forecast.unknown_series == "skip":
         unknown = sorted(set(history["unique_id"]) - known_series)
         if unknown:
@@ -54,24 +61,28 @@ def load_history(cfg: PipelineConfig, known_series: set[str]) -> pd.DataFrame:
 
 @task(name="predict", cache_policy=NO_CACHE)
 def predict(model: RegisteredModel, history: pd.DataFrame, horizon: int | None) -> pd.DataFrame:
+    """The model's forecasts for every series, tagged with the model; NaN or inf refused."""
     import pandas as pd
 
+    from lstm_pipeline.forecasting import check_finite_forecasts
     from lstm_pipeline.registry import load
 
     params = {"horizon": horizon} if horizon else None
     forecasts = pd.DataFrame(load(model).predict(history, params=params))
+    check_finite_forecasts(forecasts, f"{model.name} v{model.version}")
     return forecasts.assign(model_name=model.name, model_version=model.version, run_id=model.run_id)
 
 
 # Retried on a passing fault (a full disk, a busy share): each write replaces the slot atomically, so a retry
-# leaves one forecast file and one plot per slot, never two.
+# leaves one forecast file and one plot per slot, never two. The plot goes first: readers take the Parquet
+# file as the slot, and it appears only once the slot is whole.
 @task(name="write-forecasts", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def write(forecasts: pd.DataFrame, history: pd.DataFrame, path: str) -> str:
+def write(forecasts: pd.DataFrame, history: pd.DataFrame, path: str, title: str = "") -> str:
     from lstm_pipeline.forecasting import write_figure, write_forecasts
     from lstm_pipeline.plots import forecast_plot
 
+    write_figure(forecast_plot(history, forecasts, title=title), Path(path).with_name("forecasts.png"))
     written = write_forecasts(forecasts, path)
-    write_figure(forecast_plot(history, forecasts), written.with_name("forecasts.png"))
     get_run_logger().info("wrote %d forecast rows to %s", len(forecasts), written)
     return str(written)
 
@@ -109,45 +120,59 @@ def batch_forecast(
     """Forecast every series of the history with a registered model and write Parquet.
 
     `alias` is an alias (`champion`) or a version number; `data` a CSV/Parquet history file
-    (default: the configured source); `horizon` the steps ahead (default: the model's horizon);
-    `output_dir` the root of the partitions (default: outputs/forecasts); `as_of` the date of the
-    slot (default: today, UTC). The same slot run twice gives one, identical output.
-    The history must pass the data contract and match what the model was trained on.
+    (default: the configured source); `horizon` the steps ahead (default: the model's horizon, at
+    most `config.MAX_HORIZON`); `output_dir` the root of the partitions (default:
+    outputs/forecasts, always under the project home or a root the operator allows); `as_of` the
+    slot's date: the history is cut there (rows with ds <= as_of) so a backfill forecasts what
+    would have been forecast then. Without it, a deployment's run takes its scheduled start time
+    (and cuts there); any other run takes now. The same slot run twice gives one, identical output;
+    a slot holding another model's forecasts is never replaced. The history must pass the data
+    contract and match what the model was trained on.
     """
-    from lstm_pipeline.forecasting import slot_path
+    from lstm_pipeline.forecasting import check_slot_free, slot_path, store_id
     from lstm_pipeline.tracking import use_tracking_store
 
-    overrides = {**(overrides or {}), **({"forecast.output_dir": output_dir} if output_dir else {})}
+    chosen = {"forecast.output_dir": output_dir, "forecast.horizon": horizon, "tracking.model_name": model_name}
+    overrides = {**(overrides or {}), **{k: v for k, v in chosen.items() if v is not None}}
     cfg = load_config(config_path, {**overrides, **file_source(data)})
-    slot = slot_date(as_of)
-    use_tracking_store()
-    model, contract, experiment_id = resolve_model(model_name or cfg.tracking.model_name, alias or cfg.tracking.alias)
+    root = resolve_output_dir("forecast.output_dir", cfg.forecast.output_dir)
+    slot, cutoff = as_of_slot(as_of)
+    uri = use_tracking_store()
+    model, contract, experiment_id = resolve_model(cfg.tracking.model_name, alias or cfg.tracking.alias)
+    target = slot_path(root, store_id(uri), model.name, model.version, slot)
+    check_slot_free(target, model.run_id)  # before any work
     trained_freq: dict[str, str] = contract.get("frequencies", {})
     history, _, _ = data_gate(
-        load_history(cfg, set(trained_freq)),
+        load_history(cfg, set(trained_freq), cutoff),
         cfg,
         context="forecast",
         min_length=int(contract.get("lookback", 1)),
         trained_freq=trained_freq,
         experiment_id=experiment_id,
     )
-    forecasts = predict(model, history, horizon or cfg.forecast.horizon)
-    target = slot_path(project_root() / cfg.forecast.output_dir, model.name, model.version, slot)
-    path = write(forecasts, history, str(target))
+    forecasts = predict(model, history, cfg.forecast.horizon)
+    path = write(forecasts, history, str(target), f"{model.name} version {model.version}, as of {slot}")
     series = int(forecasts["unique_id"].nunique())
     publish(model, experiment_id, path, len(forecasts), series, slot)
     return ForecastSummary(path, model, len(forecasts), series)
 
 
-def slot_date(as_of: str | None) -> str:
-    """The slot's date as YYYY-MM-DD: `as_of` checked, or today in UTC."""
-    from datetime import UTC, datetime
+def as_of_slot(as_of: str | None) -> tuple[str, pd.Timestamp | None]:
+    """The slot's date (YYYY-MM-DD) and where to cut the history (None: keep it whole).
 
-    from lstm_pipeline.errors import ConfigError
+    An explicit `as_of` cuts at that date. A run of a deployment (scheduled, or started late)
+    takes its scheduled start time, not the wall clock, and cuts there; any other run is "now".
+    """
+    import pandas as pd
+    from prefect.runtime import deployment, flow_run
 
-    if as_of is None:
-        return datetime.now(UTC).date().isoformat()
-    try:
-        return datetime.fromisoformat(as_of).date().isoformat()
-    except ValueError:
-        raise ConfigError(f"as_of {as_of!r} is not a date (YYYY-MM-DD)") from None
+    from lstm_pipeline.forecasting import parse_as_of
+
+    if as_of is not None:
+        day = parse_as_of(as_of)
+        return day.isoformat(), pd.Timestamp(day)
+    if deployment.id:
+        scheduled = pd.Timestamp(flow_run.scheduled_start_time)
+        scheduled = scheduled.tz_localize("UTC") if scheduled.tzinfo is None else scheduled.tz_convert("UTC")
+        return scheduled.date().isoformat(), scheduled
+    return pd.Timestamp.now(tz="UTC").date().isoformat(), None

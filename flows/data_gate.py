@@ -14,7 +14,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from lstm_pipeline.config import PipelineConfig, project_root
+from lstm_pipeline.config import PipelineConfig, output_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,9 +58,9 @@ def validate_series(
     min_length: int,
     trained_freq: dict[str, str] | None = None,
 ) -> tuple[ValidationReport, Path]:
-    from lstm_pipeline.validation import report_folder, validate, write_report
+    from lstm_pipeline.validation import history_needed, report_folder, validate, write_report
 
-    folder = report_folder(project_root() / cfg.validation.report_dir, context)
+    folder = report_folder(output_dir("validation.report_dir", cfg.validation.report_dir), context)
     report = validate(
         frame,
         context=context,
@@ -69,6 +69,7 @@ def validate_series(
         model_freq=trained_freq,
         known_series=None if trained_freq is None else set(trained_freq),
         docs_dir=folder / "data_docs",
+        history_why=history_needed(cfg, context, min_length),
     )
     write_report(report, folder)
     create_markdown_artifact(

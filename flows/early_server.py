@@ -72,7 +72,10 @@ def start() -> TemporaryServer | None:
     if os.environ.get("PREFECT_API_URL"):
         return None
     port = _free_port()
-    server = TemporaryServer(subprocess.Popen(_server_command(port), env={**os.environ, **_SERVER_ENV}), port)
+    # A session of its own: Ctrl-C or `timeout` signal the whole process group, and a server stopped with
+    # the CLI would leave the flow retrying its state updates for minutes. The CLI stops it at exit.
+    process = subprocess.Popen(_server_command(port), env={**os.environ, **_SERVER_ENV}, start_new_session=True)
+    server = TemporaryServer(process, port)
     atexit.register(server.stop)
     os.environ["PREFECT_API_URL"] = server.api_url
     os.environ.setdefault("PREFECT_UI_URL", "")  # no UI on a temporary server: no dead "View at" links
@@ -83,13 +86,27 @@ def start() -> TemporaryServer | None:
 _SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
 
 
+# On Linux the server asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so a CLI
+# ended by SIGKILL, or by a signal Python does not handle, leaves no orphan server behind.
+_LINKED_TO_PARENT = """
+import ctypes, os, runpy, signal, sys
+parent = int(sys.argv.pop(1))
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+if os.getppid() != parent:  # the parent died before the link was made
+    sys.exit(0)
+sys.argv[0] = "uvicorn"
+runpy.run_module("uvicorn", run_name="__main__", alter_sys=True)
+"""
+
+
 def _server_command(port: int) -> list[str]:
     spec = importlib.util.find_spec("prefect")  # its location, without importing it
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("prefect is not installed in this environment")
     app_dir = Path(next(iter(spec.submodule_search_locations))).parent
+    launch = ["-c", _LINKED_TO_PARENT, str(os.getpid())] if sys.platform.startswith("linux") else ["-m", "uvicorn"]
     return [
-        sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir),
+        sys.executable, *launch, "--app-dir", str(app_dir),
         "--factory", "prefect.server.api.server:create_app",
         "--host", HOST, "--port", str(port), "--log-level", "error", "--lifespan", "on",
     ]  # fmt: skip

@@ -201,7 +201,7 @@ deploy() {
         tail -n 30 "$LOGS/deploy.log" >&2
         die "prefect deploy failed (log above: $LOGS/deploy.log)"
     fi
-    say "deployed train/weekly and batch-forecast/daily to pool $POOL" \
+    say "deployed train/weekly, batch-forecast/daily and sweep/monthly (paused) to pool $POOL" \
         "(MLflow $MLFLOW_TRACKING_URI, outputs in ${LSTM_PIPELINE_HOME:-$ROOT}/outputs)"
 }
 
@@ -264,9 +264,9 @@ up() {
 Team mode is up.
   MLflow UI      $MLFLOW_URL
   Prefect UI     $PREFECT_URL
-  run now        prefect deployment run 'train/weekly' --watch
-                 prefect deployment run 'batch-forecast/daily' --watch
   this shell     eval "\$(scripts/team.sh env)"
+  run now        $BIN/prefect deployment run 'train/weekly' --watch
+                 $BIN/prefect deployment run 'batch-forecast/daily' --watch
   stop           scripts/team.sh down
 EOF
 }

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lstm_pipeline.config import MAX_HORIZON
+from lstm_pipeline.console import NativeLogFilter, command, quiet_console_logs
 from lstm_pipeline.errors import LstmPipelineError
 
 if TYPE_CHECKING:
@@ -34,6 +37,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# Set by `main` (the console script) and the --verbose option; the CLI's tests call `app` directly.
+_STATE = {"console_script": False, "verbose": bool(os.environ.get("LSTM_PIPELINE_VERBOSE"))}
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show everything: TensorFlow's native log lines, and Prefect's tracebacks for expected errors "
+            "(or set LSTM_PIPELINE_VERBOSE=1).",
+        ),
+    ] = False,
+) -> None:
+    """Options for every command (before its name: lstm-pipeline --verbose train ...)."""
+    _STATE["verbose"] = _STATE["verbose"] or verbose
+
 
 def main() -> None:
     """The console entry point: run the command, then leave without the interpreter's slow teardown.
@@ -44,6 +66,7 @@ def main() -> None:
     """
     outcome: dict[str, object] = {}
     atexit.register(_exit_now_if_succeeded, outcome)
+    _STATE["console_script"] = True
     try:
         app()
     except SystemExit as exc:
@@ -172,15 +195,21 @@ def sweep(
 def forecast(
     model: Annotated[str | None, typer.Option(help="Registered model name (default from config).")] = None,
     alias: Annotated[str | None, typer.Option(help="Alias or version number (default: champion).")] = None,
-    horizon: Annotated[int | None, typer.Option(min=1, help="Steps ahead (default: the model's horizon).")] = None,
-    as_of: Annotated[str | None, typer.Option(help="Date of the forecast slot, YYYY-MM-DD (default: today).")] = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help=f"Steps ahead, at most {MAX_HORIZON} (default: the model's horizon).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Forecast as of this date, YYYY-MM-DD: the history is cut there (default: today)."),
+    ] = None,
     config: ConfigOption = None,
     set_: SetOption = None,
     data: DataOption = None,
 ) -> None:
-    """Forecast every series with a registered model into outputs/forecasts/<model>/version=N/as_of=DATE/.
+    """Forecast every series with a registered model into outputs/forecasts/store=ID/<model>/version=N/as_of=DATE/.
 
-    Running the same slot again replaces it atomically: one output per slot.
+    ID names the MLflow store. Running the same slot again replaces it atomically (one output per
+    slot); a slot holding another model's forecasts is never replaced.
     """
     _print_forecast(_run_forecast(model, alias, horizon, config, set_, data, as_of))
 
@@ -189,9 +218,13 @@ def forecast(
 def demo(
     config: ConfigOption = None,
     set_: SetOption = None,
-    horizon: Annotated[int, typer.Option(min=1, help="Steps to forecast after training.")] = 10,
+    horizon: Annotated[
+        int, typer.Option(min=1, help=f"Steps to forecast after training (at most {MAX_HORIZON}).")
+    ] = 10,
 ) -> None:
     """The whole loop on the noisy sine: train, gate, register, forecast from the champion."""
+    with _user_errors():
+        _validated_overrides(config, [*(set_ or []), *_horizon_setting(horizon)], None)  # before training
     summary = _run_train(config, set_, None)
     _print_train(summary)
     _print_forecast(_run_forecast(None, None, horizon, config, set_, None))
@@ -219,7 +252,12 @@ def _run_forecast(
     as_of: str | None = None,
 ) -> ForecastSummary:
     with _user_errors():
-        parsed = _validated_overrides(config, overrides, data)
+        chosen = [*_horizon_setting(horizon), *([f"tracking.model_name={json.dumps(model)}"] if model else [])]
+        parsed = _validated_overrides(config, [*(overrides or []), *chosen], data)
+        if as_of is not None:
+            from lstm_pipeline.forecasting import parse_as_of
+
+            parse_as_of(as_of)  # before the server boots
         _start_flow_runtime()
         from flows.batch_forecast import batch_forecast
 
@@ -234,12 +272,16 @@ def _run_forecast(
         )
 
 
+def _horizon_setting(horizon: int | None) -> list[str]:
+    return [] if horizon is None else [f"forecast.horizon={horizon}"]
+
+
 def _validated_overrides(config: Path | None, overrides: list[str] | None, data: Path | None) -> dict[str, object]:
-    """Parse `--set` pairs and validate the whole config now, before Prefect starts (seconds)."""
-    from lstm_pipeline.config import file_source, load_config, parse_overrides
+    """Parse `--set` pairs and validate the whole config and its output folders now, before Prefect starts."""
+    from lstm_pipeline.config import check_output_dirs, file_source, load_config, parse_overrides
 
     parsed = parse_overrides(overrides)
-    load_config(config, {**parsed, **file_source(data)})
+    check_output_dirs(load_config(config, {**parsed, **file_source(data)}))
     return parsed
 
 
@@ -249,6 +291,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except LstmPipelineError as exc:
+        if _STATE["verbose"]:
+            traceback.print_exc()
         typer.secho(f"error ({type(exc).__name__}): {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2) from None
 
@@ -260,6 +304,11 @@ def _start_flow_runtime() -> None:
     Expectations imports the flow needs anyway (when a second core is free).
     """
     _quiet_defaults()
+    quiet = not _STATE["verbose"]
+    if quiet and _STATE["console_script"]:  # before TensorFlow loads: its first lines come at import
+        native = NativeLogFilter()
+        native.start()
+        atexit.register(native.stop)  # after the temporary server stops, before the fast exit
     from flows.early_server import start
 
     server = start()
@@ -267,19 +316,24 @@ def _start_flow_runtime() -> None:
     import keras  # noqa: F401
     import mlflow  # noqa: F401
 
+    import flows.data_gate  # noqa: F401 - every flow imports it; importing Prefect sets up its logging
+
+    if quiet:
+        quiet_console_logs()
     if server:
         server.wait_healthy()
 
 
 def _quiet_defaults() -> None:
-    """Defaults for a laptop run; anything already set in the environment wins."""
+    """Defaults for a laptop run; anything already set in the environment wins. --verbose keeps TF's log level."""
     defaults = {
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
         "GX_ANALYTICS_ENABLED": "false",
     }
+    if not _STATE["verbose"]:
+        defaults["TF_CPP_MIN_LOG_LEVEL"] = "2"  # must be set before TensorFlow is imported
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
 
@@ -315,6 +369,6 @@ def _print_forecast(summary: ForecastSummary) -> None:
 
 def _print_ui_hint(tracking_uri: str) -> None:
     if tracking_uri.startswith("sqlite:"):
-        typer.echo(f"browse runs    mlflow ui --backend-store-uri {tracking_uri}")
+        typer.echo(f"browse runs    {command('mlflow')} ui --backend-store-uri {tracking_uri}")
     else:
         typer.echo(f"browse runs    {tracking_uri}")

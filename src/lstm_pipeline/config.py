@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lstm_pipeline.errors import ConfigError
+
+MAX_HORIZON = 10_000  # steps ahead: past it a forecast is a memory hazard (1e8 took 1.9 GB and minutes), not a plan
+MAX_UNITS = 4096  # per LSTM layer: ~67M weights, far past what these series need; beyond it a typo is likelier
+
+
+def check_freq(value: str) -> str:
+    """A frequency: a positive integer step (`"1"`) or a pandas offset alias (`"h"`, `"15min"`, `"MS"`)."""
+    if value.strip().isdigit():
+        if int(value) < 1:
+            raise ValueError(f"integer step {value!r} must be at least 1")
+        return value.strip()
+    from pandas.tseries.frequencies import to_offset
+
+    try:
+        to_offset(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither a positive integer step nor a pandas offset alias (e.g. 'h', 'D', 'W-MON', 'MS')"
+        ) from None
+    return value
 
 
 class _Section(BaseModel):
@@ -36,6 +57,27 @@ class SourceConfig(_Section):
     wide: bool = Field(False, description="one column per series instead of long format (file)")
     date_format: str | None = Field(None, description="strftime format of the time column (file)")
     sep: str = Field(",", description="CSV delimiter (file)")
+    max_file_mb: float = Field(
+        100, gt=0, description="largest file read (MB): the whole history is held in memory, ~20x the file size"
+    )
+
+    @field_validator("freq")
+    @classmethod
+    def _known_freq(cls, value: str) -> str:
+        if value.lstrip("-").isdigit():
+            raise ValueError("source.freq must be a pandas offset alias such as 'h', 'D' or 'MS'")
+        return check_freq(value)
+
+    @field_validator("start")
+    @classmethod
+    def _a_timestamp(cls, value: str) -> str:
+        import pandas as pd
+
+        try:
+            pd.Timestamp(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a timestamp (e.g. '2024-01-01' or '2024-01-01T06:00')") from None
+        return value
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> SourceConfig:
@@ -48,7 +90,7 @@ class WindowConfig(_Section):
     """How series become supervised windows, and how they are split and scaled."""
 
     lookback: int = Field(20, ge=1, description="past values the model sees")
-    horizon: int = Field(1, ge=1, description="future values the model predicts at once")
+    horizon: int = Field(1, ge=1, le=MAX_HORIZON, description="future values the model predicts at once")
     val_size: int = Field(10, ge=0, description="points per series held out for early stopping")
     test_size: int = Field(10, ge=1, description="points per series held out for the test metrics")
     scaling: Literal["standard", "minmax", "none"] = "standard"
@@ -90,12 +132,30 @@ class ValidationConfig(_Section):
     report_dir: str = Field("outputs/validation", description="where the GX result and Data Docs go")
     repair: RepairConfig = RepairConfig()
 
+    @field_validator("freq", mode="before")
+    @classmethod
+    def _known_freq(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # `--set validation.freq=7` arrives as YAML's integer 7
+        return check_freq(value) if isinstance(value, str) else value
+
+
+# Keras 3's element-wise activations (keras.activations), written out so the config needs no Keras import.
+# Left out: those that need arguments (threshold) or act across units (softmax, log_softmax, sparsemax, glu).
+Activation = Literal[
+    "tanh", "sigmoid", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish", "mish",
+    "linear", "exponential", "softplus", "softsign", "squareplus", "sparse_plus", "sparse_sigmoid", "log_sigmoid",
+    "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink",
+]  # fmt: skip
+
 
 class ModelConfig(_Section):
     """The Keras LSTM: one LSTM layer per entry of `units`, then a Dense head of `horizon` units."""
 
-    units: list[int] = Field(default_factory=lambda: [50], min_length=1)
-    activation: str = "tanh"
+    units: list[Annotated[int, Field(ge=1, le=MAX_UNITS)]] = Field(
+        default_factory=lambda: [50], min_length=1, max_length=16
+    )
+    activation: Activation = "tanh"
     dropout: float = Field(0.0, ge=0, lt=1)
     zero_head: bool = Field(
         True, description="the Dense head starts at 0, so an untrained network forecasts the anchor's baseline"
@@ -107,7 +167,7 @@ class TrainConfig(_Section):
 
     epochs: int = Field(200, ge=1)
     batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float = Field(1e-3, gt=0, allow_inf_nan=False)
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
     loss: Literal["mse", "mae", "huber"] = "mse"
     epochs_per_check: int = Field(10, ge=1, description="passes between validation checks and logged losses")
@@ -127,7 +187,9 @@ class BacktestConfig(_Section):
 
     windows: int = Field(0, ge=0, description="forecast origins; 0 = no backtest")
     step: int | None = Field(None, ge=1, description="steps between origins; None = the horizon")
-    horizon: int | None = Field(None, ge=1, description="steps scored after each origin; None = window.horizon")
+    horizon: int | None = Field(
+        None, ge=1, le=MAX_HORIZON, description="steps scored after each origin; None = window.horizon"
+    )
     refit: int = Field(1, ge=0, description="refit every k folds; 0 = fit once on the first fold, never refit")
     interval_levels: list[float] = Field(
         default_factory=lambda: [80.0, 95.0], description="conformal interval levels in percent"
@@ -166,6 +228,16 @@ class TrackingConfig(_Section):
     alias: str = "champion"
     register_model: bool = True
 
+    @field_validator("model_name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        # The name is a folder of the forecast slots and a value in registry filters: no "/", "..", quotes.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", value):
+            raise ValueError(
+                f"{value!r} must be letters, digits, '.', '_' or '-' (first a letter or digit, at most 128)"
+            )
+        return value
+
 
 class PromotionConfig(_Section):
     """The gate a new model passes to become the champion (else it is the challenger).
@@ -184,7 +256,7 @@ class PromotionConfig(_Section):
 class ForecastConfig(_Section):
     """Batch forecasts: how far ahead and where the Parquet files go."""
 
-    horizon: int | None = Field(None, ge=1, description="steps ahead; None = the model's horizon")
+    horizon: int | None = Field(None, ge=1, le=MAX_HORIZON, description="steps ahead; None = the model's horizon")
     output_dir: str = "outputs/forecasts"
     unknown_series: Literal["error", "skip"] = Field(
         "error", description="series the model never saw: fail the run, or leave them out (logged)"
@@ -254,14 +326,23 @@ class PipelineConfig(_Section):
     def _consistent(self) -> PipelineConfig:
         # Sizes left unset are placeholders until the data decides them (`data_defaults.resolve`).
         w, given = self.window, self.window.model_fields_set
+        problems = []  # all of them at once: a longer horizon usually needs both sizes raised
         if {"test_size", "horizon"} <= given and w.test_size < w.horizon:
-            raise ValueError(f"window.test_size ({w.test_size}) must be >= window.horizon ({w.horizon})")
+            problems.append(
+                f"window.test_size ({w.test_size}) must be >= window.horizon ({w.horizon}): the test part holds "
+                f"at least one window's targets; set window.test_size={w.horizon} or more"
+            )
         if {"val_size", "horizon"} <= given and 0 < w.val_size < w.horizon:
-            raise ValueError(f"window.val_size ({w.val_size}) must be 0 or >= window.horizon ({w.horizon})")
-        if self.validation.min_value >= self.validation.max_value:
-            raise ValueError("validation.min_value must be below validation.max_value")
+            problems.append(
+                f"window.val_size ({w.val_size}) must be 0 or >= window.horizon ({w.horizon}): set "
+                f"window.val_size={w.horizon} or more (or window.val_size=0 with train.early_stopping_patience=null)"
+            )
+        if not self.validation.min_value < self.validation.max_value:  # NaN fails too
+            problems.append("validation.min_value must be below validation.max_value")
         if self.train.early_stopping_patience is not None and w.val_size == 0 and "val_size" in given:
-            raise ValueError("train.early_stopping_patience needs window.val_size > 0 (or set it to null)")
+            problems.append("train.early_stopping_patience needs window.val_size > 0 (or set it to null)")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def flat(self) -> dict[str, Any]:
@@ -309,6 +390,49 @@ def project_root() -> Path:
     return Path.cwd().resolve()
 
 
+OUTPUT_ROOT_ENV = "LSTM_PIPELINE_OUTPUT_ROOT"
+
+
+def output_dir(setting: str, value: str) -> Path:
+    """The folder an output setting names, resolved; ConfigError unless it is under an allowed root and writable.
+
+    Relative paths are taken from the project root. Outputs stay under the project root, unless
+    the operator lists other roots in $LSTM_PIPELINE_OUTPUT_ROOT (os.pathsep-separated): a config
+    or a flow parameter alone (say, from a deployment run) cannot send writes anywhere else.
+    Symbolic links are followed before the check. Nothing is created here.
+    """
+    home = project_root()
+    target = (home / Path(value).expanduser()).resolve()
+    allowed = [
+        home,
+        *(Path(p).expanduser().resolve() for p in os.environ.get(OUTPUT_ROOT_ENV, "").split(os.pathsep) if p),
+    ]
+    if not any(target.is_relative_to(root) for root in allowed):
+        raise ConfigError(
+            f"{setting} {value!r} resolves to {target}, outside the project home {home}; use a path under it, "
+            f"or have the operator allow another root with ${OUTPUT_ROOT_ENV}"
+        )
+    _check_writable(setting, target)
+    return target
+
+
+def _check_writable(setting: str, target: Path) -> None:
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is" if existing == target else f"would be inside {existing}, which is"
+        raise ConfigError(f"{setting}: {target} {what} a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{setting}: {existing} is not writable by this user")
+
+
+def check_output_dirs(cfg: PipelineConfig) -> None:
+    """Check every output folder of a config (`output_dir`), before any work starts."""
+    output_dir("forecast.output_dir", cfg.forecast.output_dir)
+    output_dir("validation.report_dir", cfg.validation.report_dir)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -334,7 +458,11 @@ def parse_overrides(overrides: Mapping[str, Any] | Sequence[str] | None) -> dict
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} must look like section.key=value")
-        parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({problem})") from None
     return parsed
 
 

@@ -68,7 +68,7 @@ ROW_RULES = {
     "ds_increasing": "ds strictly increasing per series",
     "ds_regular": "regular frequency (ds on the series' grid)",
     "ds_no_gap": "no gaps (no missing timestamp before the row)",
-    "enough_history": "enough history (at least {min_length} points per series)",
+    "enough_history": "enough history (at least {min_length} points per series{why})",
     "known_series": "known series (seen in training)",
     "model_frequency": "frequency as trained",
 }

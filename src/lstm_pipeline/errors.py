@@ -31,3 +31,11 @@ class IncompleteModelError(LstmPipelineError, RuntimeError):
 
 class TrainingDivergedError(LstmPipelineError, RuntimeError):
     """A fit ended with non-finite weights or forecasts: nothing from it is registered or written."""
+
+
+class OutputConflictError(LstmPipelineError, FileExistsError):
+    """An output slot already holds another model's results: it is not replaced."""
+
+
+class TrackingStoreError(LstmPipelineError, RuntimeError):
+    """The local MLflow store cannot be opened or written (permissions, a file in the way)."""

@@ -7,13 +7,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from lstm_pipeline.contract import series_frequency
-from lstm_pipeline.errors import DataValidationError
+from lstm_pipeline.errors import ConfigError, DataValidationError, OutputConflictError, TrainingDivergedError
 from lstm_pipeline.windowing import Scaler
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -113,9 +114,93 @@ def _future(last: object, step: str, horizon: int) -> np.ndarray:
     return np.asarray(dates[1:])
 
 
-def slot_path(root: Path, model_name: str, version: str, as_of: str) -> Path:
-    """Where one forecast slot lives: partitioned by model, version and as-of date."""
-    return root / model_name / f"version={version}" / f"as_of={as_of}" / "forecasts.parquet"
+def check_finite_forecasts(forecasts: pd.DataFrame, model: str) -> pd.DataFrame:
+    """Raise TrainingDivergedError if any point forecast is NaN or infinite; NaN or inf is never written.
+
+    Interval columns are not checked: they are NaN by design past the calibrated horizon.
+    """
+    bad = ~np.isfinite(forecasts["yhat"].to_numpy("float64"))
+    if bad.any():
+        series = sorted({str(uid) for uid in forecasts.loc[bad, "unique_id"]})
+        raise TrainingDivergedError(
+            f"{model} forecast {int(bad.sum())} NaN or infinite value(s) (series {series[:5]}); nothing was "
+            "written. Its network has diverged or the history is far outside what it was trained on"
+        )
+    return forecasts
+
+
+def slot_path(root: Path, store: str, model_name: str, version: str, as_of: str) -> Path:
+    """Where one forecast slot lives: partitioned by MLflow store, model, version and as-of date.
+
+    Version numbers are per store: without the store in the path, a team server's version 1 and
+    the local store's version 1 would write the same file.
+    """
+    return root / f"store={store}" / model_name / f"version={version}" / f"as_of={as_of}" / "forecasts.parquet"
+
+
+def store_id(tracking_uri: str) -> str:
+    """A short, stable name for an MLflow store: 10 hex digits of the SHA-256 of its URI.
+
+    Credentials in an http(s) URI and a trailing slash are left out, so every user of one server
+    shares its id.
+    """
+    import hashlib
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(tracking_uri.strip())
+    if parts.scheme in ("http", "https"):
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        tracking_uri = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return hashlib.sha256(tracking_uri.encode()).hexdigest()[:10]
+
+
+def check_slot_free(path: Path, run_id: str) -> None:
+    """Raise OutputConflictError if `path` holds forecasts of another training run (or something else).
+
+    The same model version writing its slot again replaces it (a rerun or a retry); a different
+    model (a store recreated from scratch reuses version numbers) never silently does.
+    """
+    if not path.exists():
+        return
+    try:
+        held = set(pd.read_parquet(path, columns=["run_id"])["run_id"].astype(str))
+    except Exception as exc:  # Arrow raises several unrelated types
+        raise OutputConflictError(f"{path} exists but is not a forecast file ({exc}); move it away first") from None
+    if held != {run_id}:
+        raise OutputConflictError(
+            f"{path} holds forecasts of training run(s) {sorted(held)}, not of run {run_id} that this model "
+            "version comes from (was the MLflow store recreated?); move the old slot away to write it"
+        )
+
+
+def parse_as_of(as_of: str) -> date:
+    """A forecast slot's date from `YYYY-MM-DD`; ConfigError otherwise."""
+    try:
+        return date.fromisoformat(as_of.strip())
+    except ValueError:
+        raise ConfigError(f"as_of {as_of!r} is not a date (YYYY-MM-DD)") from None
+
+
+def history_as_of(history: pd.DataFrame, cutoff: pd.Timestamp) -> tuple[pd.DataFrame, int]:
+    """The rows with `ds <= cutoff` (what was known then) and how many were left out.
+
+    Integer steps carry no date: such a history is returned whole.
+    """
+    ds = history["ds"]
+    if not pd.api.types.is_datetime64_any_dtype(ds):
+        return history, 0
+    tz = getattr(ds.dt, "tz", None)
+    if tz is not None:
+        cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff
+    elif cutoff.tzinfo is not None:
+        cutoff = cutoff.tz_convert("UTC").tz_localize(None)
+    keep = (ds <= cutoff).to_numpy()
+    if len(history) and not keep.any():
+        raise DataValidationError(
+            f"rule 'history before as_of': no row is dated on or before {cutoff}; the history starts at {ds.min()}"
+        )
+    return history[keep].reset_index(drop=True), int((~keep).sum())
 
 
 def write_figure(figure: object, path: Path) -> Path:

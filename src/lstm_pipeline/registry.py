@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from lstm_pipeline.errors import ModelLoadError
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from mlflow.pyfunc import PyFuncModel
 
 
@@ -30,8 +31,8 @@ def register(model_uri: str, *, name: str, tags: dict[str, str]) -> RegisteredMo
     """Register `model_uri` as a new version of `name` (no alias yet: the gate decides).
 
     On SQLite, writers registering one name at once collide on the next version number; MLflow
-    retries 3 times, then raises. We retry that (and a busy database) with backoff: a failed
-    attempt wrote nothing, so versions stay unique and contiguous.
+    retries 3 times, then raises. We retry that (and a busy database) with backoff: a failed attempt wrote
+    nothing, so versions stay unique and contiguous.
     """
     import mlflow
 
@@ -142,10 +143,30 @@ def resolve(name: str, ref: str) -> RegisteredModel:
     except MlflowException as exc:
         raise ModelLoadError(
             f"no model '{name}' with {'version' if ref.isdigit() else 'alias'} {ref!r} in the registry "
-            f"at {mlflow.get_registry_uri()}; train one first (lstm-pipeline train)"
+            f"at {mlflow.get_registry_uri()}; {_what_exists(client, name)}"
         ) from exc
     alias = None if ref.isdigit() else ref
     return RegisteredModel(name, str(found.version), str(found.run_id), f"models:/{name}/{found.version}", alias)
+
+
+def _what_exists(client: MlflowClient, name: str) -> str:
+    """A way forward: the aliases and versions the model has, or how to train one."""
+    from mlflow.exceptions import MlflowException
+
+    from lstm_pipeline.console import command
+
+    try:
+        found = client.get_registered_model(name)
+        latest = max((int(v.version) for v in client.search_model_versions(f"name = '{name}'")), default=0)
+    except MlflowException:
+        return f"train one first ({command('lstm-pipeline')} train)"
+    if not latest:
+        return f"it has no versions; train one first ({command('lstm-pipeline')} train)"
+    if not found.aliases:
+        return f"it has no alias; its latest version is {latest}: forecast with --alias {latest}"
+    held = sorted(found.aliases.items())
+    listed = ", ".join(f"version {v} is @{a}" for a, v in held)
+    return f"{listed}: forecast with --alias {held[0][0]} (or a version number, e.g. --alias {latest})"
 
 
 def load(model: RegisteredModel) -> PyFuncModel:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from lstm_pipeline.errors import TrackingUnavailableError
+from lstm_pipeline.errors import TrackingStoreError, TrackingUnavailableError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -99,9 +99,19 @@ def retry_on(
 
 @contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive `flock` on `path` (created if absent): one process at a time in the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
+    """Hold an exclusive `flock` on `path` (created if absent): one process at a time in the block.
+
+    A lock that cannot be created (a read-only folder, a file in the way) is a TrackingStoreError.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+    except OSError as exc:
+        raise TrackingStoreError(
+            f"cannot write the MLflow store's lock file {path} ({exc.strerror}); make {path.parent} writable, "
+            "or point LSTM_PIPELINE_HOME or MLFLOW_TRACKING_URI at a store you can write"
+        ) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

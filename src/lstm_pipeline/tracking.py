@@ -197,9 +197,13 @@ def end_run_unless_finished(run_id: str, error: BaseException) -> None:
 
     if is_unreachable(error):
         return
+    from lstm_pipeline.errors import TrainingDivergedError
+
     status = "FAILED" if isinstance(error, Exception) else "KILLED"
     try:
         client = mlflow.MlflowClient()
+        if isinstance(error, TrainingDivergedError):
+            client.set_tag(run_id, "failure", "training diverged")
         if client.get_run(run_id).info.status == "RUNNING":
             client.set_terminated(run_id, status=status)
         if (active := mlflow.active_run()) is not None and active.info.run_id == run_id:

@@ -15,12 +15,21 @@ from typing import Any
 
 import pandas as pd
 
-from lstm_pipeline.config import ValidationConfig
+from lstm_pipeline.config import PipelineConfig, ValidationConfig
 from lstm_pipeline.contract import REQUIRED_COLUMNS, ROW_RULES, frequencies, rule_columns
 from lstm_pipeline.errors import DataValidationError
 
 _EXAMPLES = 5
 _RULE_PREFIX = "rule__"
+
+# What a user can set when a rule breaks (by the start of the rule's name); every repair is opt-in and logged.
+_FIXES = {
+    "ds strictly increasing": "--set validation.repair.sort=true puts rows in (unique_id, ds) order",
+    "unique (unique_id, ds)": "--set validation.repair.drop_duplicates=true drops exact duplicate rows",
+    "no gaps": "--set validation.repair.fill_gaps=true fills gaps of up to validation.repair.max_gap steps",
+    "y not null": "--set validation.repair.fill_gaps=true interpolates short runs of missing values",
+    "regular frequency": "--set validation.freq=... if the inferred step is not the series' step",
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class ValidationReport:
         for rule in self.failures:
             lines.append(f"- rule '{rule.rule}': {rule.unexpected} of {rule.total} rows break it")
             lines += [f"    {example}" for example in rule.examples]
+            lines += [f"    fix: {fix}" for start, fix in _FIXES.items() if rule.rule.startswith(start)]
         return "\n".join(lines)
 
     def raise_if_failed(self) -> None:
@@ -88,12 +98,14 @@ def validate(
     model_freq: dict[str, str] | None = None,
     known_series: set[str] | None = None,
     docs_dir: Path | None = None,
+    history_why: str = "",
 ) -> ValidationReport:
     """Run the suite on `frame`; if it fails and `docs_dir` is given, render GX Data Docs (HTML) there.
 
     Data Docs cost about a second, and only a failure's report is kept, so a passing run skips them.
 
-    `model_freq` and `known_series` add the forecast-time rules against the trained model.
+    `model_freq` and `known_series` add the forecast-time rules against the trained model;
+    `history_why` says which settings add up to `min_length` (shown in the rule's name).
     """
     complete = all(c in frame.columns for c in REQUIRED_COLUMNS) and not frame.empty
     checked = frame
@@ -103,9 +115,9 @@ def validate(
             frame, min_length=min_length, freq=cfg.freq, model_freq=model_freq, known_series=known_series
         )
         checked = frame.join(rules.add_prefix(_RULE_PREFIX))
-    result = _run_suite(checked, _expectations(checked, cfg, complete, min_length), None)
+    result = _run_suite(checked, _expectations(checked, cfg, complete, min_length, history_why), None)
     if not result.success and docs_dir is not None:  # again, with Data Docs (an expectation joins one suite only)
-        result = _run_suite(checked, _expectations(checked, cfg, complete, min_length), docs_dir)
+        result = _run_suite(checked, _expectations(checked, cfg, complete, min_length, history_why), docs_dir)
     freqs = frequencies(frame, cfg.freq) if complete else {}
     rule_results = [_rule_result(r, frame) for r in result.results]
     return ValidationReport(context, bool(result.success), rule_results, freqs, result.to_json_dict())
@@ -114,11 +126,22 @@ def validate(
 def write_report(report: ValidationReport, directory: Path) -> Path:
     """Write the GX result (JSON) and the summary (markdown) beside the Data Docs; return the folder."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "gx_result.json").write_text(json.dumps(report.gx_result, indent=2, default=str), encoding="utf-8")
+    _write_whole(directory / "gx_result.json", json.dumps(report.gx_result, indent=2, default=str))
     summary = {"context": report.context, "success": report.success, "rules": [asdict(r) for r in report.rules]}
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    (directory / "summary.md").write_text(report.markdown() + "\n", encoding="utf-8")
+    _write_whole(directory / "summary.json", json.dumps(summary, indent=2, default=str))
+    _write_whole(directory / "summary.md", report.markdown() + "\n")
     return directory
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: a full disk leaves no file, never a truncated one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def report_folder(root: Path, context: str) -> Path:
@@ -127,13 +150,30 @@ def report_folder(root: Path, context: str) -> Path:
     return root / f"{stamp}-{context}-{os.urandom(3).hex()}"
 
 
+def history_needed(cfg: PipelineConfig, context: str, min_length: int) -> str:
+    """Which settings add up to `min_length` points per series, with their values: what a user can change."""
+    if context == "forecast":
+        return "the model's window.lookback"
+    w = cfg.window
+    rest = min_length - (w.lookback + w.horizon + w.val_size)
+    if context == "backtest":
+        last = f"the backtest's folds {rest} (from backtest.windows, backtest.step and backtest.horizon)"
+    elif rest == w.test_size:
+        last = f"window.test_size {w.test_size}"
+    else:  # a sweep: the trial that needs the most
+        return "window.lookback + window.horizon + window.val_size + window.test_size of the sweep's longest trial"
+    return f"window.lookback {w.lookback} + window.horizon {w.horizon} + window.val_size {w.val_size} + {last}"
+
+
 def _require_time_dtype(frame: pd.DataFrame) -> None:
     ds = frame["ds"]
     if not (pd.api.types.is_integer_dtype(ds) or pd.api.types.is_datetime64_any_dtype(ds)):
         raise DataValidationError(f"rule 'ds type': ds must be integer steps or timestamps, got dtype {ds.dtype}")
 
 
-def _expectations(frame: pd.DataFrame, cfg: ValidationConfig, complete: bool, min_length: int) -> list[Any]:
+def _expectations(
+    frame: pd.DataFrame, cfg: ValidationConfig, complete: bool, min_length: int, history_why: str
+) -> list[Any]:
     import great_expectations.expectations as gxe
 
     table: list[Any] = [
@@ -158,7 +198,11 @@ def _expectations(frame: pd.DataFrame, cfg: ValidationConfig, complete: bool, mi
         gxe.ExpectColumnValuesToBeInSet(
             column=column,
             value_set=[True],
-            meta={"rule": ROW_RULES[column.removeprefix(_RULE_PREFIX)].format(min_length=min_length)},
+            meta={
+                "rule": ROW_RULES[column.removeprefix(_RULE_PREFIX)].format(
+                    min_length=min_length, why=f": {history_why}" if history_why else ""
+                )
+            },
         )
         for column in frame.columns
         if column.startswith(_RULE_PREFIX)

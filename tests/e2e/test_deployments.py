@@ -162,9 +162,11 @@ def test_deployments_train_register_and_forecast_through_the_servers(stack: Stac
     assert list(destination.rglob("MLmodel"))
 
     # Outputs under LSTM_PIPELINE_HOME, as the job variables said; nothing in the worker's folder.
-    # outputs/forecasts/<model>/version=<n>/[partitions such as as_of=<date>/]forecasts.parquet
-    partition = home / "outputs" / "forecasts" / MODEL / f"version={champion.version}"
-    files = sorted(partition.rglob("forecasts.parquet"))
+    # outputs/forecasts/store=<id>/<model>/version=<n>/as_of=<date>/forecasts.parquet, the id naming the server
+    from lstm_pipeline.forecasting import store_id
+
+    partition = home / "outputs" / "forecasts" / f"store={store_id(stack.mlflow_url)}" / MODEL
+    files = sorted((partition / f"version={champion.version}").rglob("forecasts.parquet"))
     assert len(files) == 1, sorted(str(p) for p in home.rglob("*") if p.is_file())[:30]
     path = files[0]
     written = pd.read_parquet(path)

@@ -164,10 +164,12 @@ def test_a_retried_forecast_write_leaves_one_file_per_slot(pipeline_home: Path, 
     )
 
     failures: list[str] = []
+    parquet_at_failure: list[bool] = []
 
     def clear_then_retry(task: object, task_run: object, state: Any) -> bool:
         """Prefect asks before retrying: note the failure, and the fault passes."""
         failures.append(str(state.message))
+        parquet_at_failure.append(target.exists())
         (obstacle / "blocker").rmdir()
         obstacle.rmdir()
         return True
@@ -179,7 +181,8 @@ def test_a_retried_forecast_write_leaves_one_file_per_slot(pipeline_home: Path, 
 
     state = write_once()
     assert state.is_completed()
-    assert len(failures) == 1, failures  # the first attempt failed (on the plot, after the Parquet file)
+    assert len(failures) == 1, failures  # the first attempt failed, on the plot
+    assert parquet_at_failure == [False]  # the slot's Parquet file comes last: no slot without its plot
     assert state.state_details.task_run_id is not None
     assert sorted(p.name for p in target.parent.iterdir()) == ["forecasts.parquet", "forecasts.png"]
     pd.testing.assert_frame_equal(pd.read_parquet(target), forecasts)

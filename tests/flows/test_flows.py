@@ -96,13 +96,14 @@ def test_bad_file_leaves_no_run_no_model_no_output(pipeline_home, tmp_path):
     assert runs_in("badfile") == 0 and versions_of("badfile") == 0
     with pytest.raises(DataSourceError, match="missing column"):
         batch_forecast(model_name="loop", data=str(bad))
-    assert not (pipeline_home / "outputs" / "forecasts" / "badfile").exists()
+    assert not list((pipeline_home / "outputs" / "forecasts").glob("store=*/badfile"))
 
 
 def test_short_or_broken_series_are_refused_before_training(pipeline_home, tmp_path):
     short = tmp_path / "short.csv"
     pd.DataFrame({"unique_id": "a", "ds": range(15), "y": 1.0}).to_csv(short, index=False)
-    with pytest.raises(DataValidationError, match=r"enough history \(at least 22 points"):
+    why = r"window.lookback 2 \+ window.horizon 10 \+ window.val_size 0 \+ window.test_size 10"
+    with pytest.raises(DataValidationError, match=rf"enough history \(at least 22 points per series: {why}\)"):
         train(overrides=tiny("short"), data=str(short))
     holed = tmp_path / "nan.csv"
     pd.DataFrame({"unique_id": "a", "ds": range(100), "y": [float("nan")] + [1.0] * 99}).to_csv(holed, index=False)
@@ -157,7 +158,7 @@ def test_forecast_data_is_checked_against_the_model(pipeline_home, tmp_path):
     stranger.to_csv(tmp_path / "stranger.csv", index=False)
     with pytest.raises(DataValidationError, match=r"rule 'known series \(seen in training\)': 100 of 200 rows"):
         batch_forecast(model_name="gate", data=str(tmp_path / "stranger.csv"))
-    assert not (pipeline_home / "outputs" / "forecasts" / "gate").exists()
+    assert not list((pipeline_home / "outputs" / "forecasts").glob("store=*/gate"))
     assert "Data validation (forecast): FAILED" in latest_artifact("data-validation-forecast")
     failed = mlflow.search_runs(
         [mlflow.MlflowClient().get_experiment_by_name("gate").experiment_id],
@@ -180,10 +181,15 @@ def test_a_constant_series_forecasts_its_constant(pipeline_home, tmp_path):
     assert pd.read_parquet(result.path)["yhat"].between(4.9, 5.1).all()
 
 
-def test_the_same_forecast_slot_twice_gives_one_identical_output(pipeline_home, tmp_path):
+def test_the_same_forecast_slot_twice_gives_one_identical_output(pipeline_home, tmp_path, monkeypatch):
+    from lstm_pipeline.forecasting import store_id
+    from lstm_pipeline.tracking import tracking_uri
+
     train(overrides=tiny("slots"))
+    monkeypatch.setenv("LSTM_PIPELINE_OUTPUT_ROOT", str(tmp_path))  # the operator allows a root outside the home
     first = batch_forecast(model_name="slots", horizon=3, as_of="2026-01-05", output_dir=str(tmp_path / "out"))
-    slot = tmp_path / "out" / "slots" / "version=1" / "as_of=2026-01-05" / "forecasts.parquet"
+    store = f"store={store_id(tracking_uri())}"
+    slot = tmp_path / "out" / store / "slots" / "version=1" / "as_of=2026-01-05" / "forecasts.parquet"
     content = slot.read_bytes()
     again = batch_forecast(model_name="slots", horizon=3, as_of="2026-01-05", output_dir=str(tmp_path / "out"))
     assert again.path == first.path == str(slot)
@@ -193,6 +199,59 @@ def test_the_same_forecast_slot_twice_gives_one_identical_output(pipeline_home, 
     summary = latest_artifact("batch-forecast")
     assert "slots` version 1" in summary and "as of 2026-01-05" in summary
     assert first.model.run_id in summary
+
+
+def test_outputs_outside_the_home_are_refused_before_any_work(pipeline_home, tmp_path):
+    from lstm_pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="outside the project home"):
+        batch_forecast(model_name="slots", output_dir=str(tmp_path / "escape"))
+    with pytest.raises(ConfigError, match=r"validation\.report_dir '\.\./\.\./x' resolves to"):
+        train(overrides=tiny("escape", **{"validation.report_dir": "../../x"}))
+    assert not (tmp_path / "escape").exists() and runs_in("escape") == 0
+
+
+def test_a_slot_of_another_store_or_model_is_never_overwritten(pipeline_home):
+    from lstm_pipeline.errors import OutputConflictError
+
+    train(overrides=tiny("clash"))
+    mine = batch_forecast(model_name="clash", horizon=2, as_of="2026-02-01")
+    assert f"store={mine.path.split('store=')[1].split('/')[0]}" in mine.path
+    pd.read_parquet(mine.path).assign(run_id="another-run").to_parquet(mine.path)  # as a recreated store leaves it
+    before = pd.read_parquet(mine.path)
+    with pytest.raises(OutputConflictError, match="holds forecasts of training run"):
+        batch_forecast(model_name="clash", horizon=2, as_of="2026-02-01")
+    pd.testing.assert_frame_equal(pd.read_parquet(mine.path), before)
+
+
+def daily_sine(path, days: int = 120):
+    from lstm_pipeline.sources import seed_sine
+
+    frame = seed_sine(n_points=days).assign(ds=pd.date_range("2025-03-02", periods=days, freq="D"))
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_as_of_cuts_the_history_so_a_backfill_forecasts_what_was_known_then(pipeline_home, tmp_path):
+    daily_sine(tmp_path / "daily.csv")  # 2025-03-02 .. 2025-06-29
+    train(overrides=tiny("backfill", **{"evaluate.season_length": 7}), data=str(tmp_path / "daily.csv"))
+    then = batch_forecast(model_name="backfill", data=str(tmp_path / "daily.csv"), horizon=3, as_of="2025-05-01")
+    assert list(pd.read_parquet(then.path)["ds"]) == list(pd.date_range("2025-05-02", periods=3, freq="D"))
+    assert "as_of=2025-05-01" in then.path
+    now = batch_forecast(model_name="backfill", data=str(tmp_path / "daily.csv"), horizon=3)
+    assert pd.read_parquet(now.path)["ds"].iloc[0] == pd.Timestamp("2025-06-30")
+
+
+def test_a_deployment_run_takes_its_slot_from_the_scheduled_start_not_the_clock(monkeypatch):
+    from prefect.runtime import deployment, flow_run
+
+    from flows.batch_forecast import as_of_slot
+
+    monkeypatch.setattr(deployment, "id", "a-deployment", raising=False)
+    monkeypatch.setattr(flow_run, "scheduled_start_time", pd.Timestamp("2026-03-02T05:00", tz="UTC"), raising=False)
+    slot, cutoff = as_of_slot(None)
+    assert slot == "2026-03-02" and cutoff == pd.Timestamp("2026-03-02T05:00", tz="UTC")
+    assert as_of_slot("2025-05-01") == ("2025-05-01", pd.Timestamp("2025-05-01"))
 
 
 def test_a_bad_as_of_date_is_refused(pipeline_home):
@@ -224,3 +283,21 @@ def test_auto_selects_by_backtest_ensembles_the_best_and_logs_every_candidate(pi
     assert ranks[0].data.metrics["backtest_mase"] <= ranks[-1].data.metrics["backtest_mase"]
     forecasts = pd.read_parquet(batch_forecast(model_name="auto", horizon=6, data=str(path)).path)
     assert len(forecasts) == 6 and np.isfinite(forecasts["yhat"]).all()
+
+
+def test_forecast_without_a_champion_names_the_challenger(pipeline_home):
+    train(overrides=tiny("refused", **{"promotion.max_vs_seasonal_naive": 1e-9}))  # the gate refuses: @challenger only
+    hint = r"version 1 is @challenger: forecast with --alias challenger \(or a version number"
+    with pytest.raises(ModelLoadError, match=hint):
+        batch_forecast(model_name="refused")
+
+
+def test_a_diverged_network_is_never_registered(pipeline_home):
+    from lstm_pipeline.errors import TrainingDivergedError
+
+    with pytest.raises(TrainingDivergedError, match="non-finite weights"):
+        train(overrides=tiny("diverged", **{"train.learning_rate": 1e30, "window.scaling": "none"}))
+    assert versions_of("diverged") == 0
+    experiment = mlflow.MlflowClient().get_experiment_by_name("diverged").experiment_id
+    [run] = mlflow.search_runs([experiment], output_format="list")
+    assert run.info.status == "FAILED" and run.data.tags["failure"] == "training diverged"

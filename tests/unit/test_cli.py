@@ -47,3 +47,10 @@ def test_the_console_script_keeps_exit_codes_and_output_with_its_fast_exit():
     assert ok.returncode == 0 and "backtest" in ok.stdout  # flushed before the fast exit
     bad = subprocess.run([script, "train", "--set", "train.nope=1"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "train.nope" in bad.stderr  # errors keep the normal exit
+
+
+def test_malformed_yaml_in_set_is_a_config_error_not_a_traceback():
+    result = runner.invoke(app, ["train", "--set", "model.units=[32"])
+    assert result.exit_code == 2
+    assert "error (ConfigError): override 'model.units=[32': the value is not valid YAML" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -102,3 +102,55 @@ def test_empty_yaml_is_the_defaults(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("")
     assert load_config(path) == PipelineConfig()
+
+
+@pytest.mark.parametrize("rate", [".inf", ".nan", "-1"])
+def test_a_learning_rate_that_cannot_train_is_refused(rate):
+    with pytest.raises(ConfigError, match=r"train\.learning_rate"):
+        load_config(overrides=[f"train.learning_rate={rate}"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.units=[0]", r"model\.units\.0: Input should be greater than or equal to 1"),
+        ("model.units=[-3]", r"model\.units\.0: Input should be greater than or equal to 1"),
+        ("model.units=[32, 1000000]", r"model\.units\.1: Input should be less than or equal to 4096"),
+        ("model.activation=rleu", r"model\.activation: Input should be 'tanh'"),
+        ("model.activation=threshold", r"model\.activation"),
+        ("validation.freq=fortnightly", r"validation\.freq: .*neither a positive integer step nor a pandas offset"),
+        ("validation.freq=0", r"validation\.freq: .*must be at least 1"),
+        ("source.freq=bogus", r"source\.freq: .*pandas offset alias"),
+        ("source.start=notadate", r"source\.start: .*'notadate' is not a timestamp"),
+        ("validation.min_value=.nan", r"validation\.min_value must be below validation\.max_value"),
+    ],
+)
+def test_settings_keras_or_pandas_would_choke_on_are_refused_by_the_config(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
+
+
+@pytest.mark.parametrize("freq", ["h", "15min", "W-MON", "MS", "7"])
+def test_frequencies_pandas_knows_are_accepted(freq):
+    assert load_config(overrides=[f"validation.freq={freq}"]).validation.freq == freq
+
+
+@pytest.mark.parametrize("bad", ["model.units=[32", "train.epochs={", "model.units=[1, 2]]", "x.y=: :"])
+def test_malformed_yaml_in_an_override_is_a_config_error(bad):
+    with pytest.raises(ConfigError, match="the value is not valid YAML"):
+        parse_overrides([bad])
+
+
+def test_a_longer_horizon_says_which_sizes_to_set():
+    with pytest.raises(ConfigError) as refused:
+        load_config(overrides=["window.horizon=20"])
+    assert "set window.test_size=20 or more" in str(refused.value)
+    assert "set window.val_size=20 or more" in str(refused.value)
+    sized = load_config(overrides=["window.horizon=20", "window.test_size=20", "window.val_size=20"])
+    assert sized.window.horizon == 20
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "it's", "", "-x", "x" * 129])
+def test_a_model_name_that_could_leave_the_slot_folder_or_break_a_filter_is_refused(name):
+    with pytest.raises(ConfigError, match=r"tracking\.model_name: .*must be letters, digits"):
+        load_config(overrides={"tracking.model_name": name})

@@ -150,3 +150,14 @@ def test_several_broken_rules_are_listed_in_one_message():
     for rule in ("finite y", "strictly increasing ds per series", "enough history"):
         assert rule in message
     assert "'b' has 1" in message
+
+
+def test_the_history_rule_says_which_settings_add_up():
+    from lstm_pipeline.config import load_config
+    from lstm_pipeline.validation import history_needed
+
+    cfg = load_config(overrides={"window.lookback": 100, "window.horizon": 8, "window.val_size": 10})
+    why = history_needed(cfg, "training", 128)
+    assert why == "window.lookback 100 + window.horizon 8 + window.val_size 10 + window.test_size 10"
+    assert "window.lookback" in history_needed(cfg, "forecast", 100)
+    assert "backtest.windows" in history_needed(cfg, "backtest", 150)

@@ -275,3 +275,14 @@ def test_written_file_gets_the_same_permissions_as_a_plain_write(tmp_path):
     sample_forecasts().to_parquet(plain, index=False)
     atomic = write_forecasts(sample_forecasts(), tmp_path / "atomic.parquet")
     assert oct(atomic.stat().st_mode & 0o777) == oct(plain.stat().st_mode & 0o777)
+
+
+def test_non_finite_forecasts_are_refused_before_anything_is_written():
+    from lstm_pipeline.errors import TrainingDivergedError
+    from lstm_pipeline.forecasting import check_finite_forecasts
+
+    good = pd.DataFrame({"unique_id": ["a", "b"], "ds": [1, 1], "yhat": [1.0, 2.0], "yhat_lower_80": [np.nan] * 2})
+    assert check_finite_forecasts(good, "m v1") is good  # NaN intervals past the calibrated horizon are fine
+    for bad in (np.nan, np.inf):
+        with pytest.raises(TrainingDivergedError, match=r"m v1 forecast 1 NaN or infinite value\(s\) \(series \['b'\]"):
+            check_finite_forecasts(good.assign(yhat=[1.0, bad]), "m v1")
