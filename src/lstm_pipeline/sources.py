@@ -11,6 +11,7 @@ from lstm_pipeline.config import SourceConfig
 from lstm_pipeline.errors import DataSourceError
 
 ID, TIME, VALUE = "unique_id", "ds", "y"
+_OFFSET = r"(?:Z|[+-]\d\d:?\d\d)$"  # a UTC offset at the end of a timestamp
 _READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -181,7 +182,22 @@ def _parse_time(column: pd.Series, date_format: str | None, path: str | Path) ->
             f"{path}: rule 'parseable ds': {int(bad.sum())} timestamp(s) could not be parsed, e.g. "
             f"{_examples(column[bad], path)}{mixed}"
         )
-    return parsed
+    return _local_days(text, parsed) if utc and date_format is None else parsed
+
+
+def _local_days(text: pd.Series, in_utc: pd.Series) -> pd.Series:
+    """Stamps at one local time of day whose offset changes (daylight saving): their local wall-clock times.
+
+    In UTC, local midnight moves by an hour at each change, so a daily series would look irregular;
+    sub-daily stamps stay in UTC, where the hours stay evenly spaced.
+    """
+    raw = text.astype(str)
+    if raw.str.extract(f"({_OFFSET})")[0].nunique() < 2:
+        return in_utc
+    local = pd.to_datetime(raw.str.replace(_OFFSET, "", regex=True), errors="coerce")
+    if local.isna().any() or (local - local.dt.normalize()).nunique() != 1:
+        return in_utc
+    return local
 
 
 def _whole_steps(column: pd.Series, path: str | Path) -> pd.Series:
@@ -206,7 +222,7 @@ def _all_offsets(text: pd.Series, path: str | Path) -> bool:
     """
     if not (pd.api.types.is_object_dtype(text) or pd.api.types.is_string_dtype(text)):
         return False
-    has_offset = text.astype(str).str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+    has_offset = text.astype(str).str.contains(_OFFSET, regex=True)
     if has_offset.all():
         return True
     if has_offset.any():

@@ -75,7 +75,8 @@ def test_one_parent_and_a_child_run_per_trial_logged_from_the_workers(stack: Sta
         assert child.data.params["train.seed"] == str(42 + int(index))
         assert child.data.params["model.units"] == "[4]"
         assert child.data.metrics["sweep_score"] == child.data.metrics["test_mase"]
-        assert [m.path for m in client.list_artifacts(child.info.run_id, "plots")] == ["plots/loss.png"]
+        plots = [m.path for m in client.list_artifacts(child.info.run_id, "plots")]
+        assert plots == ["plots/forecast_vs_actual.png", "plots/loss.png"]  # what a train run holds
     assert {c.data.params["train.learning_rate"] for c in trials.values()} == {"0.01", "0.03"}
     # Two worker processes, neither of them the flow's: each trial ran on its own worker.
     assert len({c.data.tags["sweep.worker"] for c in trials.values()}) == 2

@@ -396,3 +396,19 @@ def test_a_file_above_the_size_limit_is_refused_before_it_is_read(tmp_path):
     cfg = load_config(overrides={"source.kind": "file", "source.path": str(path)})
     with pytest.raises(DataSourceError, match="file size"):
         load_series(cfg.source)  # the default limit applies
+
+
+def test_read_series_daily_stamps_across_a_dst_change_keep_their_local_dates(tmp_path):
+    path = tmp_path / "daily.csv"
+    path.write_text(
+        "unique_id,ds,y\n"
+        "a,2024-03-30T00:00:00+01:00,1.0\n"
+        "a,2024-03-31T00:00:00+01:00,2.0\n"
+        "a,2024-04-01T00:00:00+02:00,3.0\n"  # summer time: local midnight is 22:00 UTC now
+        "a,2024-04-02T00:00:00+02:00,4.0\n"
+    )
+    ds = read_series(path)["ds"]
+    assert list(ds) == list(pd.date_range("2024-03-30", periods=4, freq="D"))
+    from lstm_pipeline.contract import series_frequency
+
+    assert series_frequency(ds) == "D"  # regular: the contract's frequency rules hold
