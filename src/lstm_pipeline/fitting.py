@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from lstm_pipeline.config import PipelineConfig
 from lstm_pipeline.ensemble import Ensemble, Recipe, fit_ensemble, seeded
+from lstm_pipeline.errors import TrainingDivergedError
 from lstm_pipeline.evaluation import Evaluation, evaluate_holdout
 
 if TYPE_CHECKING:
@@ -44,6 +46,10 @@ def fit_and_evaluate(frame: pd.DataFrame, cfg: PipelineConfig, recipes: Sequence
     evaluation = evaluate_holdout(
         frame, lambda history: fit_ensemble(history, chosen).forecast, cfg.window, cfg.evaluate
     )
+    if not np.isfinite(evaluation.cv["model"].to_numpy("float64")).all():
+        raise TrainingDivergedError(
+            "the held-out forecasts hold NaN or inf (an overflow past the log?); nothing is logged"
+        )
     return Fitted(evaluation, fit_ensemble(frame, chosen))
 
 

@@ -17,6 +17,8 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
+MAX_HORIZON = 10_000  # as `config.MAX_HORIZON`; the served model imports no config
+
 
 class LstmForecaster(PythonModel):
     """Forecast `params["horizon"]` steps (default: the model's horizon) for every series given.
@@ -58,6 +60,8 @@ class LstmForecaster(PythonModel):
         history = model_input.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
         check_series(history, min_length=self.lookback)
         horizon = int((params or {}).get("horizon") or self.horizon)
+        if not 1 <= horizon <= MAX_HORIZON:  # `mlflow models serve` reaches here without the CLI's checks
+            raise ValueError(f"horizon must be between 1 and {MAX_HORIZON} steps, got {horizon}")
         forecasts = median_forecast(
             [
                 forecast(

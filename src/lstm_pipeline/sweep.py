@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from lstm_pipeline.config import PipelineConfig, SweepConfig
+from lstm_pipeline.console import command
 from lstm_pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def require_prefect_server(sweep: SweepConfig, api_url: str | None) -> None:
         return
     where = f"the Dask scheduler {sweep.scheduler_address}" if sweep.scheduler_address else f"{sweep.workers} workers"
     raise ConfigError(
-        f"a sweep on {where} needs a Prefect server: start one (prefect server start) and export "
+        f"a sweep on {where} needs a Prefect server: start one ({command('prefect')} server start) and export "
         "PREFECT_API_URL=http://127.0.0.1:4200/api, or run the trials one after another with --workers 1"
     )
 

@@ -326,7 +326,9 @@ def run_link(run_id: str, experiment_id: str) -> str:
     uri = tracking_uri()
     if uri.startswith(("http://", "https://")):
         return f"{uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
-    return f"run `{run_id}` (browse with `mlflow ui --backend-store-uri {uri}`)"
+    from lstm_pipeline.console import command
+
+    return f"run `{run_id}` (browse with `{command('mlflow')} ui --backend-store-uri {uri}`)"
 
 
 def experiment_of(run_id: str) -> str:
