@@ -23,7 +23,6 @@ Fit = Callable[[pd.DataFrame], Forecaster]
 NAIVE_MODELS = ("naive", "seasonal_naive")
 # statsforecast models that may sit beside the LSTM in every evaluation, by the name of their column.
 CLASSIC_MODELS = ("AutoETS", "AutoTheta", "AutoARIMA")
-METRICS = ("mae", "rmse", "smape", "mape", "mase")
 
 
 def origins(*, windows: int, horizon: int, step: int | None = None) -> list[int]:

@@ -23,11 +23,6 @@ class Evaluation:
     scores: pd.DataFrame
     metrics: dict[str, float]
 
-    @property
-    def models(self) -> list[str]:
-        """The scored columns: `model` first, then the baselines."""
-        return list(dict.fromkeys(self.scores["model"]))
-
 
 def holdout_origins(window: WindowConfig) -> tuple[list[int], list[bool]]:
     """Points hidden at each test origin (one horizon apart), and which origins refit (the first only)."""
