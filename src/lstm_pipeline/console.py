@@ -109,7 +109,7 @@ class TypedErrorFilter(logging.Filter):
 
 
 def quiet_console_logs() -> None:
-    """Keep repeats of typed errors off the console handlers; quiet GX's INFO chatter.
+    """Keep repeats of typed errors off the console handlers; quiet GX's INFO and TF's retracing chatter.
 
     Call after Prefect has configured logging (it does so when imported).
     """
@@ -120,6 +120,8 @@ def quiet_console_logs() -> None:
             handler.addFilter(typed)
     for name in ("great_expectations", "great_expectations.data_context.types.base"):  # GX sets the second itself
         logging.getLogger(name).setLevel(logging.WARNING)
+    # An ensemble's members each trace their own predict function: TensorFlow calls that "retracing".
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def command(name: str) -> str:

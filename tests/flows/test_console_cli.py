@@ -25,7 +25,7 @@ def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_broken_contract_prints_once_without_traceback_and_verbose_brings_the_detail_back(tmp_path):
     short = tmp_path / "short.csv"
-    pd.DataFrame({"unique_id": "a", "ds": range(30), "y": 1.0}).to_csv(short, index=False)
+    pd.DataFrame({"unique_id": "a", "ds": range(15), "y": 1.0}).to_csv(short, index=False)
 
     quiet = run_cli(tmp_path, "train", "--data", str(short))
     assert quiet.returncode == 2, quiet.stderr[-3000:]

@@ -137,6 +137,6 @@ def test_the_batch_forecast_flow_refuses_a_pickled_model(tmp_path, pipeline_home
     register_pickled_model("unsafe-pickle-flow", sentinel)
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     with pytest.raises(ModelLoadError, match="pickled python_model"):
-        batch_forecast(model_name="unsafe-pickle-flow", alias="1", output_dir=str(tmp_path / "out"))
+        batch_forecast(model_name="unsafe-pickle-flow", alias="1", output_dir=str(pipeline_home / "out"))
     assert not sentinel.exists()
-    assert not (tmp_path / "out").exists()
+    assert not (pipeline_home / "out").exists()
