@@ -54,14 +54,14 @@ def candidates(cfg: PipelineConfig, frame: pd.DataFrame) -> list[Candidate]:
 
     With a season: the last level or the trend of the deseasonalised series, the last level of the
     raw one, or its last season (a network that starts as seasonal naive); without one, the last
-    level or the trend; and no anchor at all. Log is tried only where every value is positive. The lookbacks are the
+    level or the trend; and no anchor at all (the default recipe), with or without the season. Log is tried only where every value is positive. The lookbacks are the
     chosen one and two horizons, cut to what the backtest can train on.
     """
     horizon, season = cfg.window.horizon, cfg.evaluate.season_length
     longest = _longest_lookback(frame, cfg)
     lookbacks = sorted({min(cfg.window.lookback, longest), min(2 * horizon, longest)})
     shapes: list[tuple[str, bool]] = [("last", True), ("trend", True), ("last", False), ("season", False)]
-    shapes.append(("none", False))  # no anchor: the level itself is information (a stationary cycle)
+    shapes += [("none", True), ("none", False)]  # no anchor: the level itself is information (a stationary cycle)
     if season < 2:
         shapes = [("last", False), ("trend", False), ("none", False)]
     transforms = ["none", "log"] if float(frame["y"].min()) > 0 else ["none"]

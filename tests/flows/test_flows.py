@@ -277,7 +277,7 @@ def test_auto_selects_by_backtest_ensembles_the_best_and_logs_every_candidate(pi
     children = mlflow.search_runs(
         [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{summary.run_id}'", output_format="list"
     )
-    assert len(children) == 10  # 5 shapes x 2 transforms x 1 lookback (12 = a season = 2 horizons)
+    assert len(children) == 12  # 6 shapes x 2 transforms x 1 lookback (12 = a season = 2 horizons)
     assert all("backtest_mase" in c.data.metrics for c in children)
     ranks = sorted(children, key=lambda c: int(c.data.tags["auto.rank"]))
     assert ranks[0].data.metrics["backtest_mase"] <= ranks[-1].data.metrics["backtest_mase"]
