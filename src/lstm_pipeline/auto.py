@@ -54,8 +54,9 @@ def candidates(cfg: PipelineConfig, frame: pd.DataFrame) -> list[Candidate]:
 
     With a season: the last level or the trend of the deseasonalised series, the last level of the
     raw one, or its last season (a network that starts as seasonal naive); without one, the last
-    level or the trend; and no anchor at all (the default recipe), with or without the season. Log is tried only where every value is positive. The lookbacks are the
-    chosen one and two horizons, cut to what the backtest can train on.
+    level or the trend; and no anchor at all (the default recipe), with or without the season.
+    Log is tried only where every value is positive. The lookbacks are the chosen one and two
+    horizons, cut to what the backtest can train on.
     """
     horizon, season = cfg.window.horizon, cfg.evaluate.season_length
     longest = _longest_lookback(frame, cfg)
