@@ -341,9 +341,12 @@ def _quiet_defaults() -> None:
 def _print_train(summary: TrainSummary) -> None:
     m = summary.metrics
     typer.echo(f"\nMLflow run     {summary.run_id} (experiment {summary.experiment_id})")
+    classic = "".join(
+        f", {k[5:-5]} {v:.3f}" for k, v in sorted(m.items()) if k.startswith("test_Auto") and k.endswith("_mase")
+    )
     typer.echo(
         f"test MASE      {m['test_mase']:.3f}  (naive {m['test_naive_mase']:.3f}, "
-        f"seasonal naive {m['test_seasonal_naive_mase']:.3f}; lower is better)"
+        f"seasonal naive {m['test_seasonal_naive_mase']:.3f}{classic}; lower is better)"
     )
     if summary.registered and summary.decision:
         reg, decision = summary.registered, summary.decision
