@@ -49,7 +49,7 @@ class Scored:
     seconds: float
 
 
-def candidates(cfg: PipelineConfig, frame: pd.DataFrame) -> list[Candidate]:
+def candidates(cfg: PipelineConfig, frame: pd.DataFrame, hidden: list[int]) -> list[Candidate]:
     """The search space for `frame`: the anchor and deseasonalisation, the value transform, the lookback.
 
     With a season: the last level or the trend of the deseasonalised series, the last level of the
@@ -59,7 +59,7 @@ def candidates(cfg: PipelineConfig, frame: pd.DataFrame) -> list[Candidate]:
     horizons, cut to what the backtest can train on.
     """
     horizon, season = cfg.window.horizon, cfg.evaluate.season_length
-    longest = _longest_lookback(frame, cfg)
+    longest = _longest_lookback(frame, cfg, hidden)
     lookbacks = sorted({min(cfg.window.lookback, longest), min(2 * horizon, longest)})
     shapes: list[tuple[str, bool]] = [("last", True), ("trend", True), ("last", False), ("season", False)]
     shapes += [("none", True), ("none", False)]  # no anchor: the level itself is information (a stationary cycle)
@@ -127,7 +127,7 @@ def select(
     are scored whatever the budget.
     """
     hidden = fold_plan(frame, cfg)
-    space = candidates(cfg, frame)
+    space = candidates(cfg, frame, hidden)
     began, scored = time.perf_counter(), list[Scored]()
     for candidate in space:
         over_budget = time.perf_counter() - began > cfg.auto.budget_seconds
@@ -162,8 +162,7 @@ def ensemble_backtest(best: list[Scored], top: int) -> pd.DataFrame:
     return combined
 
 
-def _longest_lookback(frame: pd.DataFrame, cfg: PipelineConfig) -> int:
+def _longest_lookback(frame: pd.DataFrame, cfg: PipelineConfig, hidden: list[int]) -> int:
     """The longest lookback the oldest selection origin still trains `MIN_WINDOWS` windows on."""
-    hidden = fold_plan(frame, cfg)
     shortest = int(frame.groupby("unique_id").size().min())
     return max(2, shortest - hidden[0] - cfg.window.val_size - cfg.window.horizon - MIN_WINDOWS + 1)

@@ -40,7 +40,16 @@ def evaluate_holdout(frame: pd.DataFrame, fit: Fit, window: WindowConfig, evalua
 
 def score_cv(cv: pd.DataFrame, frame: pd.DataFrame, evaluate: EvaluateConfig, *, prefix: str) -> Evaluation:
     """Add the baselines and classic models to a cross-validation frame and score every column."""
-    cv = add_baselines(cv, frame, season_length=evaluate.season_length, classic=evaluate.classic)
+    return score_columns(
+        add_baselines(cv, frame, season_length=evaluate.season_length, classic=evaluate.classic),
+        frame,
+        evaluate,
+        prefix=prefix,
+    )
+
+
+def score_columns(cv: pd.DataFrame, frame: pd.DataFrame, evaluate: EvaluateConfig, *, prefix: str) -> Evaluation:
+    """Score the model and the baselines of a frame that already has them (`score_cv` adds them)."""
     models = ["model", *NAIVE_MODELS, *evaluate.classic]
     scores = score(cv, frame, season_length=evaluate.season_length, models=models)
     return Evaluation(cv, scores, summarize(scores, prefix=prefix))

@@ -72,14 +72,16 @@ def auto_fit(
     """
     from lstm_pipeline.auto import ensemble_backtest, ensemble_recipes, select
     from lstm_pipeline.backtest import BacktestResult, summarize_backtest, with_scales
-    from lstm_pipeline.evaluation import score_cv
+    from lstm_pipeline.crossval import add_baselines
+    from lstm_pipeline.evaluation import score_columns
     from lstm_pipeline.intervals import conformal_quantiles
 
     best = select(frame, cfg, report=report or (lambda *_: None))
-    cv = ensemble_backtest(best, cfg.auto.top)
+    e = cfg.evaluate
+    cv = add_baselines(ensemble_backtest(best, cfg.auto.top), frame, season_length=e.season_length, classic=e.classic)
     last = cv[cv["fold"] == cv["fold"].max()].reset_index(drop=True)
-    evaluation = score_cv(last, frame, cfg.evaluate, prefix="test")
-    errors = with_scales(score_cv(cv, frame, cfg.evaluate, prefix="backtest").cv, frame, cfg.evaluate.season_length)
+    evaluation = score_columns(last, frame, e, prefix="test")
+    errors = with_scales(cv, frame, e.season_length)
     quantiles, notes = conformal_quantiles(errors, cfg.backtest.interval_levels)
     backtest = BacktestResult(errors, summarize_backtest(errors, frame, cfg), quantiles, notes)
     ensemble = fit_ensemble(frame, ensemble_recipes(best, cfg.auto, cfg.train.seed))
