@@ -77,9 +77,10 @@ def fit_and_evaluate(frame: pd.DataFrame, cfg: PipelineConfig) -> Fitted:
 
 @task(name="auto-select", cache_policy=NO_CACHE)
 def auto_select(frame: pd.DataFrame, cfg: PipelineConfig, run_id: str) -> tuple[Fitted, BacktestResult]:
-    """Score the search space by backtest, ensemble the best, refit; every candidate a child MLflow run."""
+    """Score the recipe space by backtest, ensemble it, refit; every candidate a child MLflow run."""
     import keras  # noqa: F401 - loaded before the first progress line
 
+    from lstm_pipeline.auto import ensemble_members
     from lstm_pipeline.fitting import auto_fit
     from lstm_pipeline.tracking import log_candidates
 
@@ -89,8 +90,7 @@ def auto_select(frame: pd.DataFrame, cfg: PipelineConfig, run_id: str) -> tuple[
 
     result = auto_fit(frame, cfg, report=progress)
     log_candidates(run_id, result.candidates)
-    chosen = ", ".join(s.candidate.name for s in result.candidates[: cfg.auto.top])
-    print(f"ensemble: {cfg.auto.seeds} seeds each of {chosen}")
+    print(f"ensemble: {ensemble_members(result.candidates, cfg.auto)}")
     return result.fitted, result.backtest
 
 

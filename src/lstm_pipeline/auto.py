@@ -1,10 +1,13 @@
-"""Automatic selection: score a small space of recipes by rolling-origin backtest, ensemble the best.
+"""Automatic recipes: score a small space of recipes by rolling-origin backtest and ensemble them.
 
-Every candidate is one network (one seed) refit at each origin of a backtest on the history it
-is given (`crossval.cross_validation`), so candidates are ranked on points they never saw. The
-`top` best form the ensemble, each with `seeds` networks; the median of the top candidates'
-backtest forecasts is the ensemble's own backtest, which scores it (its last origin is the test
-part) and calibrates its intervals. The ensemble is then refit on the whole history.
+Every candidate is one network (its own seed) refit at each origin of a backtest on the history
+it is given (`crossval.cross_validation`), so each is scored on points it never saw. By default
+every candidate joins the ensemble (`auto.top` 0): on short series a ranking on one or two
+origins is mostly noise, and the median of all the candidates beat the median of the best few
+on every public series measured (BENCHMARKS.md). With `auto.top` k only the k best join. The
+median of the chosen candidates' backtest forecasts is the ensemble's own backtest, which scores
+it (its last origin is the test part) and calibrates its intervals; the ensemble is then refit
+on the whole history.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def candidates(cfg: PipelineConfig, frame: pd.DataFrame, hidden: list[int]) -> l
     raw one, or its last season (a network that starts as seasonal naive); without one, the last
     level or the trend; and no anchor at all (the default recipe), with or without the season.
     Log is tried only where every value is positive. The lookbacks are the chosen one and two
-    horizons, cut to what the backtest can train on.
+    horizons, cut to what the backtest can train on. The anchors vary fastest, so a budget that
+    stops early still leaves every shape in the ensemble. Candidate i trains with seed `train.seed + i`.
     """
     horizon, season = cfg.window.horizon, cfg.evaluate.season_length
     longest = _longest_lookback(frame, cfg, hidden)
@@ -67,7 +71,7 @@ def candidates(cfg: PipelineConfig, frame: pd.DataFrame, hidden: list[int]) -> l
         shapes = [("last", False), ("trend", False), ("none", False)]
     transforms = ["none", "log"] if float(frame["y"].min()) > 0 else ["none"]
     found: list[Candidate] = []
-    for (anchor, deseasonalise), transform, lookback in itertools.product(shapes, transforms, lookbacks):
+    for lookback, transform, (anchor, deseasonalise) in itertools.product(lookbacks, transforms, shapes):
         if anchor == "season" and lookback < season:
             continue
         settings: dict[str, object] = {
@@ -77,7 +81,7 @@ def candidates(cfg: PipelineConfig, frame: pd.DataFrame, hidden: list[int]) -> l
             "window.lookback": lookback,
         }
         window = cfg.window.model_copy(update={key.split(".")[1]: value for key, value in settings.items()})
-        train = cfg.train.model_copy(update={"ensemble": 1})
+        train = cfg.train.model_copy(update={"ensemble": 1, "seed": cfg.train.seed + len(found)})
         found.append(Candidate(len(found), settings, Recipe(window, cfg.model, train, season)))
     return found
 
@@ -124,14 +128,14 @@ def select(
     """Score candidates one after another until `auto.budget_seconds` runs out; best first.
 
     `report` is called after each candidate (for progress lines). At least `auto.top` candidates
-    are scored whatever the budget.
+    (3 when every candidate joins) are scored whatever the budget.
     """
     hidden = fold_plan(frame, cfg)
     space = candidates(cfg, frame, hidden)
     began, scored = time.perf_counter(), list[Scored]()
     for candidate in space:
         over_budget = time.perf_counter() - began > cfg.auto.budget_seconds
-        if over_budget and len(scored) >= cfg.auto.top:
+        if over_budget and len(scored) >= (cfg.auto.top or 3):
             break
         try:
             scored.append(score_candidate(candidate, frame, hidden, cfg.evaluate.season_length))
@@ -143,20 +147,29 @@ def select(
     return sorted(scored, key=lambda s: (s.mase, s.candidate.index))
 
 
-def ensemble_recipes(best: list[Scored], auto: AutoConfig, seed: int) -> list[Recipe]:
-    """The top `auto.top` candidates, each with `auto.seeds` networks (seeds from `seed` on)."""
+def ensemble_recipes(best: list[Scored], auto: AutoConfig) -> list[Recipe]:
+    """The chosen candidates, each with `auto.seeds` networks: its own seed, then that plus 1000, 2000, ..."""
     recipes = []
-    for rank, scored in enumerate(best[: auto.top]):
+    for scored in best[: auto.chosen(len(best))]:
+        r = scored.candidate.recipe
         for k in range(auto.seeds):
-            train = scored.candidate.recipe.train.model_copy(update={"seed": seed + rank * auto.seeds + k})
-            r = scored.candidate.recipe
+            train = r.train.model_copy(update={"seed": r.train.seed + 1000 * k})
             recipes.append(Recipe(r.window, r.model, train, r.season_length))
     return recipes
 
 
-def ensemble_backtest(best: list[Scored], top: int) -> pd.DataFrame:
-    """The top candidates' backtest forecasts combined by their median: the ensemble's own backtest."""
-    chosen = [s.cv for s in best[:top]]
+def ensemble_members(best: list[Scored], auto: AutoConfig) -> str:
+    """One line on what the ensemble holds, for the console."""
+    n = auto.chosen(len(best))
+    seeds = f", {auto.seeds} seeds each" if auto.seeds > 1 else ""
+    if auto.top == 0:
+        return f"the median of all {n} candidates{seeds}"
+    return f"the median of the best {n}{seeds}: " + ", ".join(s.candidate.name for s in best[:n])
+
+
+def ensemble_backtest(best: list[Scored], auto: AutoConfig) -> pd.DataFrame:
+    """The chosen candidates' backtest forecasts combined by their median: the ensemble's own backtest."""
+    chosen = [s.cv for s in best[: auto.chosen(len(best))]]
     combined = chosen[0].drop(columns="model")
     combined["model"] = np.median(np.stack([cv["model"].to_numpy("float64") for cv in chosen]), axis=0)
     return combined

@@ -293,17 +293,26 @@ class SweepConfig(_Section):
 
 
 class AutoConfig(_Section):
-    """Automatic selection (`train --auto`): recipes scored by backtest, the best ensembled.
+    """Automatic recipes (`train --auto`): a small space of recipes, each one network, combined by their median.
 
-    The search space is the anchor (last, trend), the value transform (none, log where y > 0),
-    deseasonalisation (with a season) and the lookback (the chosen one, two horizons).
+    The space is the anchor (last, trend, last season, none), deseasonalisation (with a season),
+    the value transform (none, log where y > 0) and the lookback (the chosen one, two horizons).
+    By default every candidate joins the ensemble: on the public series the median of all beat
+    the median of the best few by backtest (BENCHMARKS.md), whose ranking on a few short origins
+    is mostly noise. `top` k keeps the k best by backtest instead.
     """
 
-    enabled: bool = Field(False, description="select the recipe by backtest instead of using the configured one")
-    windows: int = Field(2, ge=1, description="backtest origins each candidate is scored on (fewer if too short)")
-    top: int = Field(3, ge=1, description="best candidates that form the ensemble")
-    seeds: int = Field(3, ge=1, description="networks per chosen candidate")
-    budget_seconds: float = Field(240, gt=0, description="stop scoring candidates after this (at least `top` are)")
+    enabled: bool = Field(False, description="ensemble the recipe space instead of using the configured recipe")
+    windows: int = Field(1, ge=1, description="backtest origins each candidate is scored on (fewer if too short)")
+    top: int = Field(0, ge=0, description="best candidates by backtest that form the ensemble; 0 = every candidate")
+    seeds: int = Field(1, ge=1, description="networks per chosen candidate (each with its own seed)")
+    budget_seconds: float = Field(
+        150, gt=0, description="stop scoring candidates after this; the refit takes about as long again"
+    )
+
+    def chosen(self, scored: int) -> int:
+        """How many of `scored` candidates join the ensemble."""
+        return scored if self.top == 0 else min(self.top, scored)
 
 
 class PipelineConfig(_Section):

@@ -65,10 +65,11 @@ class AutoFitted:
 def auto_fit(
     frame: pd.DataFrame, cfg: PipelineConfig, *, report: Callable[[Scored, int, int], None] | None = None
 ) -> AutoFitted:
-    """Select recipes by backtest (`auto.py`), score the ensemble of the best, refit it on all of `frame`.
+    """Score the recipe space by backtest (`auto.py`), ensemble the chosen, refit it on all of `frame`.
 
-    The test metrics are the ensemble backtest's last origin (the last `window.horizon` points),
-    which selection has seen: the held-out figure a plain train gives is the stricter one.
+    The test metrics are the ensemble backtest's last origin (the last `window.horizon` points).
+    With every candidate in the ensemble (`auto.top` 0) nothing was chosen on them, so they are as
+    held out as a plain train's; with `auto.top` k the ranking has seen them.
     """
     from lstm_pipeline.auto import ensemble_backtest, ensemble_recipes, select
     from lstm_pipeline.backtest import BacktestResult, summarize_backtest, with_scales
@@ -78,13 +79,13 @@ def auto_fit(
 
     best = select(frame, cfg, report=report or (lambda *_: None))
     e = cfg.evaluate
-    cv = add_baselines(ensemble_backtest(best, cfg.auto.top), frame, season_length=e.season_length, classic=e.classic)
+    cv = add_baselines(ensemble_backtest(best, cfg.auto), frame, season_length=e.season_length, classic=e.classic)
     last = cv[cv["fold"] == cv["fold"].max()].reset_index(drop=True)
     evaluation = score_columns(last, frame, e, prefix="test")
     errors = with_scales(cv, frame, e.season_length)
     quantiles, notes = conformal_quantiles(errors, cfg.backtest.interval_levels)
     backtest = BacktestResult(errors, summarize_backtest(errors, frame, cfg), quantiles, notes)
-    ensemble = fit_ensemble(frame, ensemble_recipes(best, cfg.auto, cfg.train.seed))
+    ensemble = fit_ensemble(frame, ensemble_recipes(best, cfg.auto))
     return AutoFitted(Fitted(evaluation, ensemble), best, backtest)
 
 
