@@ -58,7 +58,8 @@ def train_flops_per_sample() -> float:
 
 def windows() -> tuple[Windows, Windows]:
     frame = synthetic_panel(n_series=32, n_points=3248, season_length=24)
-    data = make_windows(frame, WindowConfig(lookback=T, horizon=H, val_size=0, test_size=24, scaling="standard"))
+    window = WindowConfig(lookback=T, horizon=H, val_size=0, test_size=24, scaling="standard", anchor="none")
+    data = make_windows(frame, window)
     assert len(data.train) == 102_400, len(data.train)
     return data.train, data.val
 

@@ -24,7 +24,7 @@ import pandas as pd
 from lstm_pipeline.config import AutoConfig, PipelineConfig
 from lstm_pipeline.crossval import cross_validation, origins
 from lstm_pipeline.data_defaults import MIN_WINDOWS
-from lstm_pipeline.ensemble import Recipe, fit_ensemble
+from lstm_pipeline.ensemble import Recipe, fit_ensemble, shapes
 from lstm_pipeline.errors import DataValidationError
 
 
@@ -53,11 +53,8 @@ class Scored:
 
 
 def candidates(cfg: PipelineConfig, frame: pd.DataFrame, hidden: list[int]) -> list[Candidate]:
-    """The search space for `frame`: the anchor and deseasonalisation, the value transform, the lookback.
+    """The search space for `frame`: the window shape (`ensemble.shapes`), the value transform, the lookback.
 
-    With a season: the last level or the trend of the deseasonalised series, the last level of the
-    raw one, or its last season (a network that starts as seasonal naive); without one, the last
-    level or the trend; and no anchor at all (the default recipe), with or without the season.
     Log is tried only where every value is positive. The lookbacks are the chosen one and two
     horizons, cut to what the backtest can train on. The anchors vary fastest, so a budget that
     stops early still leaves every shape in the ensemble. Candidate i trains with seed `train.seed + i`.
@@ -65,13 +62,9 @@ def candidates(cfg: PipelineConfig, frame: pd.DataFrame, hidden: list[int]) -> l
     horizon, season = cfg.window.horizon, cfg.evaluate.season_length
     longest = _longest_lookback(frame, cfg, hidden)
     lookbacks = sorted({min(cfg.window.lookback, longest), min(2 * horizon, longest)})
-    shapes: list[tuple[str, bool]] = [("last", True), ("trend", True), ("last", False), ("season", False)]
-    shapes += [("none", True), ("none", False)]  # no anchor: the level itself is information (a stationary cycle)
-    if season < 2:
-        shapes = [("last", False), ("trend", False), ("none", False)]
     transforms = ["none", "log"] if float(frame["y"].min()) > 0 else ["none"]
     found: list[Candidate] = []
-    for lookback, transform, (anchor, deseasonalise) in itertools.product(lookbacks, transforms, shapes):
+    for lookback, transform, (anchor, deseasonalise) in itertools.product(lookbacks, transforms, shapes(season)):
         if anchor == "season" and lookback < season:
             continue
         settings: dict[str, object] = {

@@ -98,13 +98,16 @@ class WindowConfig(_Section):
     covariates: list[Literal["month", "dayofweek", "hour", "dayofyear"]] = Field(
         default_factory=list, description="calendar features (sin/cos) fed beside y; need datetime ds"
     )
-    anchor: Literal["none", "last", "mean", "trend", "season"] = Field(
-        "none",
+    anchor: Literal["mixed", "none", "last", "mean", "trend", "season"] = Field(
+        "mixed",
         description="inputs and targets relative to the input window's last value, mean, least-squares line, "
-        "or last season (evaluate.season_length)",
+        "or last season (evaluate.season_length); mixed: the ensemble's members take turns through "
+        "ensemble.SHAPES (each its own anchor and deseasonalise), and the median combines them",
     )
     deseasonalise: bool = Field(
-        True, description="remove each series' STL seasonal part (evaluate.season_length) and add it back"
+        True,
+        description="remove each series' STL seasonal part (evaluate.season_length) and add it back "
+        "(set per member when the anchor is mixed)",
     )
 
     @model_validator(mode="after")
@@ -174,7 +177,7 @@ class TrainConfig(_Section):
     early_stopping_patience: int | None = Field(5, ge=1, description="checks without improvement; None = off")
     seed: int = 42
     ensemble: int = Field(
-        3, ge=1, le=50, description="networks trained with seeds seed, seed+1, ...; forecast = median"
+        6, ge=1, le=50, description="networks trained with seeds seed, seed+1, ...; forecast = median"
     )
 
 

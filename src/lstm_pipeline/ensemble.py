@@ -2,7 +2,8 @@
 
 Every caller that trains (the train flow, the backtest's folds, automatic selection, sweep trials)
 goes through `fit_ensemble`, so what is scored is what gets registered. A member is one network
-with its own preprocessing; members differ by seed (and, from automatic selection, by config).
+with its own preprocessing; members differ by seed, by window shape (`window.anchor` "mixed",
+the default) and, from automatic selection, by config.
 """
 
 from __future__ import annotations
@@ -81,6 +82,20 @@ class Ensemble:
         return paths
 
 
+def shapes(season_length: int) -> list[tuple[str, bool]]:
+    """The window shapes a mixed ensemble takes turns through: (anchor, deseasonalise) pairs.
+
+    With a season: the last level and the trend line of the deseasonalised series, the last level
+    and the last season of the raw one (an untrained network forecasts seasonal naive), and no
+    anchor, with and without the season (the level is information when a series mean-reverts).
+    Without a season: the last level, the trend line, no anchor. No single shape won on every
+    public series; their median did (BENCHMARKS.md).
+    """
+    if season_length < 2:
+        return [("last", False), ("trend", False), ("none", False)]
+    return [("last", True), ("trend", True), ("last", False), ("season", False), ("none", True), ("none", False)]
+
+
 def member_seeds(train: TrainConfig) -> list[int]:
     """The seeds of an ensemble of `train.ensemble` members: `train.seed`, `train.seed + 1`, ..."""
     return [train.seed + i for i in range(train.ensemble)]
@@ -107,16 +122,21 @@ def fit_ensemble(history: pd.DataFrame, recipes: list[Recipe]) -> Ensemble:
 
 
 def seeded(recipe: Recipe) -> list[Recipe]:
-    """`recipe` once per seed of its ensemble (`train.ensemble` members), each with one member."""
-    return [
-        Recipe(
-            recipe.window,
-            recipe.model,
-            recipe.train.model_copy(update={"seed": s, "ensemble": 1}),
-            recipe.season_length,
-        )
-        for s in member_seeds(recipe.train)
-    ]
+    """`recipe` once per member of its ensemble (`train.ensemble`), seeds `train.seed`, `train.seed + 1`, ...
+
+    With `window.anchor` "mixed", member i takes shape i of `shapes` (round and round), so the
+    median combines networks that see their windows differently.
+    """
+    turns = shapes(recipe.season_length)
+    recipes = []
+    for i, seed in enumerate(member_seeds(recipe.train)):
+        window = recipe.window
+        if window.anchor == "mixed":
+            anchor, deseasonalise = turns[i % len(turns)]
+            window = window.model_copy(update={"anchor": anchor, "deseasonalise": deseasonalise})
+        train = recipe.train.model_copy(update={"seed": seed, "ensemble": 1})
+        recipes.append(Recipe(window, recipe.model, train, recipe.season_length))
+    return recipes
 
 
 def _fit_member(data: WindowedData, recipe: Recipe) -> Member:

@@ -246,6 +246,8 @@ def make_windows(frame: pd.DataFrame, cfg: WindowConfig, *, season_length: int =
     `cfg.deseasonalise`, the seasonal part (period `season_length`) is estimated on the training
     part only and projected over the rest.
     """
+    if cfg.anchor == "mixed":
+        raise ValueError("window.anchor 'mixed' names an ensemble's shapes: cut each member's (ensemble.seeded)")
     groups = {str(uid): g for uid, g in frame.groupby("unique_id", sort=True)}
     train_len = {uid: len(g) - cfg.val_size - cfg.test_size for uid, g in groups.items()}
     for uid, group in groups.items():

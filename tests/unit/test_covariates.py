@@ -21,7 +21,13 @@ def monthly(uid: str, n: int, start: str = "2020-01-01", values=None) -> pd.Data
 
 def window(covariates=(), transform="none", lookback=3, horizon=1) -> WindowConfig:
     return WindowConfig(
-        lookback=lookback, horizon=horizon, val_size=2, test_size=2, covariates=list(covariates), transform=transform
+        lookback=lookback,
+        horizon=horizon,
+        val_size=2,
+        test_size=2,
+        covariates=list(covariates),
+        transform=transform,
+        anchor="none",
     )
 
 
@@ -96,7 +102,7 @@ def test_windows_carry_y_then_sin_cos_of_each_input_timestamp():
 
 
 def test_empty_split_has_the_covariate_channels_too():
-    cfg = WindowConfig(lookback=3, horizon=1, val_size=0, test_size=2, covariates=["month"])
+    cfg = WindowConfig(lookback=3, horizon=1, val_size=0, test_size=2, covariates=["month"], anchor="none")
     data = make_windows(monthly("a", 12), cfg)
     assert data.val.X.shape == (0, 3, 3)
 

@@ -154,3 +154,34 @@ def test_comparability_names_what_differs():
     assert comparability({"a": "1"}, {"a": "1"}) == ""
     assert "never saw ['b']" in comparability({"a": "1"}, {"a": "1", "b": "1"})
     assert "frequency 'D' here, '1'" in comparability({"a": "1"}, {"a": "D"})
+
+
+# --- a mixed ensemble takes turns through the window shapes ------------------------------------
+
+
+@pytest.mark.parametrize("season", [1, 12])
+def test_a_mixed_ensemble_gives_each_member_the_next_shape_and_its_own_seed(season):
+    from lstm_pipeline.ensemble import Recipe, seeded, shapes
+
+    cfg = load_config(None, {"train.ensemble": 7, "train.seed": 3})
+    assert cfg.window.anchor == "mixed"  # the default
+    members = seeded(Recipe(cfg.window, cfg.model, cfg.train, season))
+    turns = shapes(season)
+    assert [(m.window.anchor, m.window.deseasonalise) for m in members] == [turns[i % len(turns)] for i in range(7)]
+    assert [m.train.seed for m in members] == list(range(3, 10))
+    assert all(m.train.ensemble == 1 for m in members)
+
+
+def test_a_fixed_anchor_keeps_every_member_on_it():
+    from lstm_pipeline.ensemble import Recipe, seeded
+
+    cfg = load_config(None, {"train.ensemble": 3, "window.anchor": "trend", "window.deseasonalise": False})
+    members = seeded(Recipe(cfg.window, cfg.model, cfg.train, 12))
+    assert {(m.window.anchor, m.window.deseasonalise) for m in members} == {("trend", False)}
+
+
+def test_mixed_windows_are_refused_uncut():
+    from lstm_pipeline.windowing import make_windows
+
+    with pytest.raises(ValueError, match="mixed"):
+        make_windows(monthly(60), load_config(None, {}).window, season_length=12)

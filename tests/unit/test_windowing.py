@@ -22,7 +22,9 @@ def series(uid: str, values, ds=None) -> pd.DataFrame:
 
 
 def config(lookback=3, horizon=2, val_size=2, test_size=3, scaling="standard") -> WindowConfig:
-    return WindowConfig(lookback=lookback, horizon=horizon, val_size=val_size, test_size=test_size, scaling=scaling)
+    return WindowConfig(
+        lookback=lookback, horizon=horizon, val_size=val_size, test_size=test_size, scaling=scaling, anchor="none"
+    )
 
 
 def expected_counts(T: int, L: int, H: int, V: int, S: int) -> tuple[int, int, int]:
