@@ -470,11 +470,11 @@ def log_baseline_run(cfg: PipelineConfig, frame: pd.DataFrame, method: str, metr
 
 
 def baseline_metrics(metrics: dict[str, float], method: str) -> dict[str, float]:
-    """`method`'s test metrics under the LSTM's names (`test_mase`), the other baselines' unchanged."""
+    """`method`'s test metrics under the LSTM's names too (`test_mase`); every baseline's (`test_<model>_mase`) as is."""
     own = f"test_{method}_"
     renamed = {f"test_{key.removeprefix(own)}": value for key, value in metrics.items() if key.startswith(own)}
-    others = {k: v for k, v in metrics.items() if k.startswith("test_") and k.count("_") > 1 and not k.startswith(own)}
-    return others | renamed
+    baselines = {k: v for k, v in metrics.items() if k.startswith("test_") and k.count("_") > 1}
+    return baselines | renamed
 
 
 def _log_baseline_model(cfg: PipelineConfig, frame: pd.DataFrame, method: str) -> str:
