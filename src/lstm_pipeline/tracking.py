@@ -470,7 +470,7 @@ def log_baseline_run(cfg: PipelineConfig, frame: pd.DataFrame, method: str, metr
 
 
 def baseline_metrics(metrics: dict[str, float], method: str) -> dict[str, float]:
-    """`method`'s test metrics under the LSTM's names too (`test_mase`); every baseline's (`test_<model>_mase`) as is."""
+    """`method`'s test metrics also under the LSTM's names (`test_mase`); every baseline's as logged."""
     own = f"test_{method}_"
     renamed = {f"test_{key.removeprefix(own)}": value for key, value in metrics.items() if key.startswith(own)}
     baselines = {k: v for k, v in metrics.items() if k.startswith("test_") and k.count("_") > 1}
