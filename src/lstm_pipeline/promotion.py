@@ -5,6 +5,8 @@ held-out one, measured before the registered model was refit on the whole histor
 and the champion forecast the same points from the same history. A champion that cannot forecast
 this data (other series, another frequency or `ds` type) is not comparable: the gate says so and
 leaves it in place. The registered candidate itself is loaded and must forecast finite values.
+With `promotion.fallback: classic`, a candidate refused at the seasonal-naive bar is followed by the
+best classic baseline (`best_baseline`, registered as `baseline_model`), gated against the champion only.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Decision:
     champion_mase: float | None
     baseline_mase: float = float("nan")  # seasonal naive's
     alias: str = ""  # the alias the candidate got (set by `promote`, from the config)
-    missed: str = ""  # the bar a refused candidate missed: SEASONAL_NAIVE_BAR, "champion", "not comparable", "race"
+    missed: str = ""  # why refused: SEASONAL_NAIVE_BAR, "champion", "not comparable", "race", "score"
 
 
 SEASONAL_NAIVE_BAR = "seasonal naive"

@@ -485,7 +485,8 @@ def _log_baseline_model(cfg: PipelineConfig, frame: pd.DataFrame, method: str) -
     from lstm_pipeline.contract import frequencies
 
     season = cfg.evaluate.season_length
-    levels = cfg.backtest.interval_levels if cfg.backtest.windows else []  # the LSTM's columns, no more
+    # Intervals when an LSTM of this config would carry them (a backtest ran: --auto or backtest.windows).
+    levels = cfg.backtest.interval_levels if cfg.backtest.windows or cfg.auto.enabled else []
     min_history = max(season + 1, 2)
     contract = {
         "kind": "baseline",
