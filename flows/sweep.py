@@ -21,7 +21,7 @@ from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.data_gate import choose_settings, data_gate, load_series
-from flows.train import promotion_gate, register_model
+from flows.train import Fallback, gate, register_model
 from lstm_pipeline.config import PipelineConfig, SweepConfig, file_source, load_config
 from lstm_pipeline.resilience import tracking_errors
 
@@ -47,6 +47,7 @@ class SweepSummary:
     decision: Decision | None
     seconds: float
     tracking_uri: str
+    fallback: Fallback | None = None
 
 
 def check_prefect_server(cfg: PipelineConfig) -> None:
@@ -147,8 +148,9 @@ def sweep(
         raise
     best_cfg = planned[best.index].config
     get_run_logger().info("best: trial %d, score %.4f, run %s", best.index, best.score, best.run_id)
-    registered = decision = None
+    registered = decision = fallback = None
     if cfg.tracking.register_model:
         registered = register_model(LoggedRun(best.run_id, best.experiment_id, best.model_uri), best_cfg, best.metrics)
-        decision = promotion_gate(registered, frame, best.metrics, best_cfg, best.run_id)
-    return SweepSummary(parent_id, experiment_id, results, best, registered, decision, time.perf_counter() - began, uri)
+        decision, fallback = gate(registered, frame, best.metrics, best_cfg, best.run_id)
+    seconds = time.perf_counter() - began
+    return SweepSummary(parent_id, experiment_id, results, best, registered, decision, seconds, uri, fallback)

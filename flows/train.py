@@ -31,6 +31,17 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """The classic baseline registered when no LSTM beat seasonal naive (`promotion.fallback: classic`)."""
+
+    method: str
+    run_id: str
+    registered: RegisteredModel
+    decision: Decision
+    summary: str  # one plain sentence: which baseline, which version, champion or why not
+
+
+@dataclass(frozen=True)
 class TrainSummary:
     """What a training run produced and where to find it."""
 
@@ -41,6 +52,7 @@ class TrainSummary:
     decision: Decision | None
     metrics: dict[str, float]
     tracking_uri: str
+    fallback: Fallback | None = None
 
 
 @task(name="start-run", cache_policy=NO_CACHE)
@@ -133,6 +145,44 @@ def promotion_gate(
     return decision
 
 
+@task(name="fallback-gate", cache_policy=NO_CACHE)
+def fallback_gate(
+    candidate: RegisteredModel, frame: pd.DataFrame, metrics: dict[str, float], cfg: PipelineConfig, run_id: str
+) -> Fallback:
+    """Log, register and gate the best classic baseline of the LSTM run `run_id` (its `metrics`)."""
+    from lstm_pipeline.promotion import best_baseline, fallback_summary, log_decision, log_fallback, promote_fallback
+    from lstm_pipeline.registry import register
+    from lstm_pipeline.tracking import BASELINE_KIND_TAG, log_baseline_run
+
+    method = best_baseline(metrics, cfg)
+    logged = log_baseline_run(cfg, frame, method, metrics)
+    tags = {
+        BASELINE_KIND_TAG: "baseline",
+        "baseline.method": method,
+        "run_id": logged.run_id,
+        "test_mase": f"{metrics[f'test_{method}_mase']:.6g}",
+    }
+    registered = register(logged.model_uri, name=cfg.tracking.model_name, tags=tags)
+    decision = promote_fallback(registered, frame, method, metrics, cfg)
+    log_decision(logged.run_id, decision, version=registered.version)
+    summary = fallback_summary(method, registered.version, decision)
+    log_fallback(run_id, candidate, summary, registered)
+    get_run_logger().info("%s", summary)
+    return Fallback(method, logged.run_id, registered, decision, summary)
+
+
+def gate(
+    candidate: RegisteredModel, frame: pd.DataFrame, metrics: dict[str, float], cfg: PipelineConfig, run_id: str
+) -> tuple[Decision, Fallback | None]:
+    """The promotion gate, then the fallback if the candidate missed the seasonal-naive bar and it is on."""
+    from lstm_pipeline.promotion import SEASONAL_NAIVE_BAR
+
+    decision = promotion_gate(candidate, frame, metrics, cfg, run_id)
+    if decision.missed != SEASONAL_NAIVE_BAR or cfg.promotion.fallback != "classic":
+        return decision, None
+    return decision, fallback_gate(candidate, frame, metrics, cfg, run_id)
+
+
 @flow(name="train", log_prints=True)
 @tracking_errors
 def train(
@@ -143,6 +193,8 @@ def train(
     `data` is a CSV or Parquet file to train on instead of the configured source. Settings the
     config leaves open come from the data. The new version becomes `champion` only if it beats
     seasonal naive and the champion on the test part's windows; otherwise it becomes `challenger`.
+    With `promotion.fallback: classic`, a candidate that does not beat seasonal naive is followed
+    by the best classic baseline, registered under the same name and gated against the champion.
     """
     from lstm_pipeline.tracking import end_run_unless_finished, use_tracking_store
     from lstm_pipeline.windowing import min_history
@@ -167,5 +219,7 @@ def train(
     if not cfg.tracking.register_model:
         return TrainSummary(logged.run_id, logged.experiment_id, logged.model_uri, None, None, metrics, uri)
     registered = register_model(logged, cfg, metrics)
-    decision = promotion_gate(registered, frame, metrics, cfg, logged.run_id)
-    return TrainSummary(logged.run_id, logged.experiment_id, logged.model_uri, registered, decision, metrics, uri)
+    decision, fallback = gate(registered, frame, metrics, cfg, logged.run_id)
+    return TrainSummary(
+        logged.run_id, logged.experiment_id, logged.model_uri, registered, decision, metrics, uri, fallback
+    )

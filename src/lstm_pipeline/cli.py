@@ -351,6 +351,8 @@ def _print_train(summary: TrainSummary) -> None:
     if summary.registered and summary.decision:
         reg, decision = summary.registered, summary.decision
         typer.echo(f"registered     {reg.name} version {reg.version} -> @{decision.alias}: {decision.reason}")
+    if summary.fallback:
+        typer.echo(f"fallback       {summary.fallback.summary}")
 
 
 def _print_sweep(summary: SweepSummary) -> None:
@@ -361,6 +363,8 @@ def _print_sweep(summary: SweepSummary) -> None:
     if summary.registered and summary.decision:
         reg, decision = summary.registered, summary.decision
         typer.echo(f"registered     {reg.name} version {reg.version} -> @{decision.alias}: {decision.reason}")
+    if summary.fallback:
+        typer.echo(f"fallback       {summary.fallback.summary}")
 
 
 def _print_forecast(summary: ForecastSummary) -> None:

@@ -247,6 +247,7 @@ class PromotionConfig(_Section):
 
     On the test part's windows, the candidate's MASE must be below seasonal naive's there times
     `max_vs_seasonal_naive` times (1 - `margin`), and below the champion's there times (1 - `margin`).
+    `fallback: classic` keeps batch forecasts flowing when no LSTM clears the first bar.
     """
 
     max_vs_seasonal_naive: float = Field(
@@ -254,6 +255,13 @@ class PromotionConfig(_Section):
     )
     margin: float = Field(0.0, ge=0, lt=1, description="relative MASE improvement required over both")
     challenger_alias: str = "challenger"
+    fallback: Literal["off", "classic"] = Field(
+        "off",
+        description=(
+            "when the LSTM does not beat seasonal naive: off = no new champion; classic = register the best of "
+            "seasonal naive and evaluate.classic (by test MASE) as its own model and gate it against the champion"
+        ),
+    )
 
 
 class ForecastConfig(_Section):

@@ -19,11 +19,12 @@ REQUIRED_COLUMNS = ("unique_id", "ds", "y")
 _SHOWN_ROWS = 5
 
 
-def check_series(frame: pd.DataFrame, *, min_length: int) -> pd.DataFrame:
+def check_series(frame: pd.DataFrame, *, min_length: int, regular: bool = False) -> pd.DataFrame:
     """Raise DataValidationError listing every broken rule; return the frame unchanged if none is.
 
     Rules: required columns, at least one row, finite `y`, non-null `ds`, strictly increasing `ds`
-    within each series, and at least `min_length` points per series.
+    within each series, and at least `min_length` points per series; with `regular`, also no gaps
+    and no step off each series' own grid (for models that see a series as equally spaced values).
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
@@ -36,6 +37,8 @@ def check_series(frame: pd.DataFrame, *, min_length: int) -> pd.DataFrame:
         _rows("strictly increasing ds per series", _not_increasing(frame), frame),
         _short_series(frame, min_length),
     ]
+    if regular and not any(problems):  # the grid rules assume increasing `ds`
+        problems += _off_grid(frame)
     found = [p for p in problems if p]
     if found:
         raise DataValidationError("the series frame breaks the data contract:\n" + "\n".join(found))
@@ -52,6 +55,14 @@ def _rows(rule: str, mask: np.ndarray, frame: pd.DataFrame) -> str:
         return ""
     shown = frame.loc[mask, list(REQUIRED_COLUMNS)].head(_SHOWN_ROWS).to_string(index=False)
     return f"- rule '{rule}': {int(mask.sum())} row(s) break it, e.g.\n{shown}"
+
+
+def _off_grid(frame: pd.DataFrame) -> list[str]:
+    rules = rule_columns(frame, min_length=0)
+    return [
+        _rows(ROW_RULES["ds_regular"], ~rules["ds_regular"].to_numpy(), frame),
+        _rows(ROW_RULES["ds_no_gap"], ~rules["ds_no_gap"].to_numpy(), frame),
+    ]
 
 
 def _short_series(frame: pd.DataFrame, min_length: int) -> str:

@@ -95,9 +95,6 @@ def add_baselines(
 
 def _classic_forecasts(cv: pd.DataFrame, frame: pd.DataFrame, model: str, season_length: int) -> np.ndarray:
     """One statsforecast model, fit on each fold's history, aligned with the rows of `cv`."""
-    from statsforecast import StatsForecast
-    from statsforecast import models as sf_models
-
     if model not in CLASSIC_MODELS:
         raise ConfigError(f"unknown classic model {model!r}; choose from {list(CLASSIC_MODELS)}")
     values = np.full(len(cv), np.nan)
@@ -106,20 +103,48 @@ def _classic_forecasts(cv: pd.DataFrame, frame: pd.DataFrame, model: str, season
         cutoffs = rows.groupby("unique_id")["cutoff"].first()
         history = frame.merge(cutoffs.rename("cutoff"), left_on="unique_id", right_index=True)
         history = history.loc[history["ds"] <= history["cutoff"], ["unique_id", "ds", "y"]]
-        fitted = StatsForecast(models=[getattr(sf_models, model)(season_length=season_length)], freq=1)
-        predicted = _forecast_positions(fitted, history, horizon, model)
+        predicted = classic_forecast(history, model, season_length=season_length, horizon=horizon)
         step = rows.groupby("unique_id").cumcount().to_numpy()
-        keyed = predicted.set_index(["unique_id", "step"])[model]
+        keyed = predicted.set_index(["unique_id", "step"])["yhat"]
         values[rows.index.to_numpy()] = keyed.reindex(list(zip(rows["unique_id"], step, strict=True))).to_numpy()
     return values
 
 
-def _forecast_positions(fitted: object, history: pd.DataFrame, horizon: int, model: str) -> pd.DataFrame:
-    """Forecasts by step number: statsforecast sees each series on an integer grid, so any `ds` type works."""
+def classic_forecast(
+    history: pd.DataFrame, method: str, *, season_length: int, horizon: int, levels: Sequence[float] = ()
+) -> pd.DataFrame:
+    """Fit one statsforecast model per series of `history` and forecast `horizon` steps.
+
+    `method` is `seasonal_naive` or one of `CLASSIC_MODELS`. statsforecast sees each series on an
+    integer grid, so any `ds` type works; the result is keyed by step number: `unique_id, step,
+    yhat` and, for each of `levels` (percent), statsforecast's `yhat_lower_<L>` and `yhat_upper_<L>`.
+    """
+    from statsforecast import StatsForecast
+
+    from lstm_pipeline.intervals import level_key
+
+    model = _statsforecast_model(method, season_length)
     positions = history.assign(ds=history.groupby("unique_id").cumcount())
-    predicted = fitted.forecast(df=positions, h=horizon)  # type: ignore[attr-defined]
+    predicted = StatsForecast(models=[model], freq=1).forecast(df=positions, h=horizon, level=list(levels) or None)
     predicted = predicted.reset_index() if "unique_id" not in predicted.columns else predicted
-    return predicted.assign(step=predicted.groupby("unique_id").cumcount())[["unique_id", "step", model]]
+    alias = str(model.alias)  # type: ignore[attr-defined]
+    names = {alias: "yhat"}
+    for level in levels:
+        names[f"{alias}-lo-{level}"] = f"yhat_lower_{level_key(level)}"
+        names[f"{alias}-hi-{level}"] = f"yhat_upper_{level_key(level)}"
+    predicted = predicted.rename(columns=names).assign(step=predicted.groupby("unique_id").cumcount())
+    return predicted[["unique_id", "step", *names.values()]]
+
+
+def _statsforecast_model(method: str, season_length: int) -> object:
+    """The statsforecast model behind a method name (seasonal naive has its own, equal to our column)."""
+    from statsforecast import models as sf_models
+
+    if method == "seasonal_naive":
+        return sf_models.SeasonalNaive(season_length=season_length)
+    if method not in CLASSIC_MODELS:
+        raise ConfigError(f"unknown classic model {method!r}; choose from {['seasonal_naive', *CLASSIC_MODELS]}")
+    return getattr(sf_models, method)(season_length=season_length)
 
 
 def score(cv: pd.DataFrame, frame: pd.DataFrame, *, season_length: int, models: Sequence[str]) -> pd.DataFrame:

@@ -94,7 +94,7 @@ def _latest_windows(history: pd.DataFrame, lookback: int, scaler: Scaler) -> Lat
         cycles.append(cycle)
         dates.append(group["ds"].to_numpy()[-lookback:])
         last_ds.append(group["ds"].iloc[-1])
-        steps.append(series_frequency(group["ds"].iloc[-200:]) or "1")
+        steps.append(series_step(group["ds"]))
     return LatestWindows(
         np.array(uids, dtype=object), np.stack(windows), np.stack(dates), _stack_cycles(cycles), last_ds, steps
     )
@@ -104,6 +104,16 @@ def _stack_cycles(cycles: list[np.ndarray]) -> np.ndarray:
     """One row per series; a series too short for a seasonal part gets zeros of the common length."""
     width = max(len(c) for c in cycles)
     return np.stack([c if len(c) == width else np.zeros(width) for c in cycles])
+
+
+def series_step(ds: pd.Series) -> str:
+    """The step forecasts of a series advance by: its frequency in its latest 200 points, else 1."""
+    return series_frequency(ds.iloc[-200:]) or "1"
+
+
+def future_timestamps(ds: pd.Series, horizon: int) -> np.ndarray:
+    """The `horizon` timestamps after a series' last `ds`, as every forecast of this package makes them."""
+    return _future(ds.iloc[-1], series_step(ds), horizon)
 
 
 def _future(last: object, step: str, horizon: int) -> np.ndarray:

@@ -5,10 +5,13 @@ held-out one, measured before the registered model was refit on the whole histor
 and the champion forecast the same points from the same history. A champion that cannot forecast
 this data (other series, another frequency or `ds` type) is not comparable: the gate says so and
 leaves it in place. The registered candidate itself is loaded and must forecast finite values.
+With `promotion.fallback: classic`, a candidate refused at the seasonal-naive bar is followed by the
+best classic baseline (`best_baseline`, registered as `baseline_model`), gated against the champion only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -33,6 +36,10 @@ class Decision:
     champion_mase: float | None
     baseline_mase: float = float("nan")  # seasonal naive's
     alias: str = ""  # the alias the candidate got (set by `promote`, from the config)
+    missed: str = ""  # why refused: SEASONAL_NAIVE_BAR, "champion", "not comparable", "race", "score"
+
+
+SEASONAL_NAIVE_BAR = "seasonal naive"
 
 
 @dataclass(frozen=True)
@@ -47,29 +54,59 @@ class Champion:
 
 def decide(candidate: float, baseline: float, champion: Champion | None, cfg: PromotionConfig) -> Decision:
     """Champion only if the candidate beats seasonal naive by the margin, then the champion by the margin."""
-    keep = 1 - cfg.margin
-    bar = baseline * cfg.max_vs_seasonal_naive * keep
+    bar = baseline * cfg.max_vs_seasonal_naive * (1 - cfg.margin)
     versus = f"seasonal naive's {baseline:.4f} on the same windows (bar {bar:.4f})"
     if not np.isfinite(candidate) or not candidate < bar:
-        return Decision(False, f"MASE {candidate:.4f} does not beat {versus}", candidate, None, baseline)
+        reason = f"MASE {candidate:.4f} does not beat {versus}; {_no_model_clears(champion, cfg)}"
+        return Decision(False, reason, candidate, None, baseline, missed=SEASONAL_NAIVE_BAR)
+    return against_champion(f"MASE {candidate:.4f} beats {versus}", candidate, baseline, champion, cfg)
+
+
+def _no_model_clears(champion: Champion | None, cfg: PromotionConfig) -> str:
+    """What a refusal at the seasonal-naive bar means for batch forecasts."""
+    if cfg.fallback == "classic":
+        return "the fallback (the best classic baseline) is gated next"
+    if champion is not None and not champion.broken:
+        return f"the champion v{champion.model.version} stays"
+    return (
+        "no model clears the bar, so there is no champion for batch forecasts; "
+        "--set promotion.fallback=classic registers the best classic baseline instead and keeps them flowing"
+    )
+
+
+def against_champion(
+    lead: str, candidate: float, baseline: float, champion: Champion | None, cfg: PromotionConfig
+) -> Decision:
+    """The second bar: no champion, a broken one, or the champion's MASE on the same windows by the margin.
+
+    A champion that is not comparable stays. `lead` opens the reason (what the candidate already passed).
+    """
     if champion is None:
-        return Decision(True, f"MASE {candidate:.4f} beats {versus}; no champion yet", candidate, None, baseline)
+        return Decision(True, f"{lead}; no champion yet", candidate, None, baseline)
     if champion.broken:
-        reason = (
-            f"MASE {candidate:.4f} beats {versus}; the champion v{champion.model.version} is broken ({champion.broken})"
-        )
+        reason = f"{lead}; the champion v{champion.model.version} is broken ({champion.broken})"
         return Decision(True, reason, candidate, None, baseline)
     if champion.not_comparable or champion.mase is None:
         reason = (
-            f"MASE {candidate:.4f} beats {versus}, but the champion v{champion.model.version} is not comparable: "
+            f"{lead}, but the champion v{champion.model.version} is not comparable: "
             f"{champion.not_comparable}. It stays champion; train under another tracking.model_name"
         )
-        return Decision(False, reason, candidate, None, baseline)
-    champion_bar = champion.mase * keep
+        return Decision(False, reason, candidate, None, baseline, missed="not comparable")
+    champion_bar = champion.mase * (1 - cfg.margin)
     against = f"the champion v{champion.model.version}'s {champion.mase:.4f} (bar {champion_bar:.4f})"
     if candidate < champion_bar:
-        return Decision(True, f"MASE {candidate:.4f} beats {versus} and {against}", candidate, champion.mase, baseline)
-    return Decision(False, f"MASE {candidate:.4f} beats {versus} but not {against}", candidate, champion.mase, baseline)
+        return Decision(True, f"{lead} and {against}", candidate, champion.mase, baseline)
+    return Decision(False, f"{lead} but not {against}", candidate, champion.mase, baseline, missed="champion")
+
+
+def decide_fallback(
+    method: str, candidate: float, baseline: float, champion: Champion | None, cfg: PromotionConfig
+) -> Decision:
+    """A classic baseline skips the seasonal-naive bar (it is no worse by construction) and meets the champion's."""
+    lead = f"fallback {method} MASE {candidate:.4f} (no LSTM beat seasonal naive)"
+    if not np.isfinite(candidate):
+        return Decision(False, f"{lead}: not a score, not promoted", candidate, None, baseline, missed="score")
+    return against_champion(lead, candidate, baseline, champion, cfg)
 
 
 def data_key(frame: pd.DataFrame) -> str:
@@ -87,19 +124,61 @@ def promote(
     The candidate gets `champion` (compare-and-set) or `challenger`; the decision and its
     evidence are written as tags on the candidate's model version.
     """
+    baseline = metrics["test_seasonal_naive_mase"]
+    return _gate(
+        candidate,
+        frame,
+        cfg,
+        lambda champion: decide(metrics["test_mase"], baseline, champion, cfg.promotion),
+        refused_alias=cfg.promotion.challenger_alias,
+    )
+
+
+def promote_fallback(
+    candidate: RegisteredModel, frame: pd.DataFrame, method: str, metrics: dict[str, float], cfg: PipelineConfig
+) -> Decision:
+    """Gate a registered classic baseline (`method`, scored in the LSTM run's `metrics`) against the champion.
+
+    Refused, it gets no alias: `challenger` stays with the LSTM candidate.
+    """
+    mase, baseline = metrics[f"test_{method}_mase"], metrics["test_seasonal_naive_mase"]
+    return _gate(
+        candidate,
+        frame,
+        cfg,
+        lambda champion: decide_fallback(method, mase, baseline, champion, cfg.promotion),
+        refused_alias="",
+    )
+
+
+def best_baseline(metrics: dict[str, float], cfg: PipelineConfig) -> str:
+    """The fallback: seasonal naive or the `evaluate.classic` model with the lowest test MASE (ties: the first)."""
+    methods = ["seasonal_naive", *cfg.evaluate.classic]
+    scored = [(metrics.get(f"test_{m}_mase", float("nan")), i, m) for i, m in enumerate(methods)]
+    finite = [entry for entry in scored if np.isfinite(entry[0])]
+    return min(finite)[2] if finite else "seasonal_naive"
+
+
+def _gate(
+    candidate: RegisteredModel,
+    frame: pd.DataFrame,
+    cfg: PipelineConfig,
+    judge: Callable[[Champion | None], Decision],
+    *,
+    refused_alias: str,
+) -> Decision:
+    """Check the candidate forecasts, judge it against the champion, claim or refuse the alias, tag it."""
     from lstm_pipeline.registry import claim_alias, holder, set_alias, tag_version
 
     check_forecasts(_forecaster(candidate), frame, cfg.window.horizon)
-    m = metrics
     alias, holding = cfg.tracking.alias, holder(cfg.tracking.model_name, cfg.tracking.alias)
     champion = None if holding is None else score_champion(holding, frame, cfg)
-    decision = decide(m["test_mase"], m["test_seasonal_naive_mase"], champion, cfg.promotion)
+    decision = judge(champion)
     if decision.promote and not claim_alias(candidate, alias, score=decision.candidate_mase, data_key=data_key(frame)):
-        decision = replace(
-            decision, promote=False, reason="a better contender on the same data took the alias concurrently"
-        )
-    decision = replace(decision, alias=alias if decision.promote else cfg.promotion.challenger_alias)
-    if not decision.promote:
+        reason = "a better contender on the same data took the alias concurrently"
+        decision = replace(decision, promote=False, reason=reason, missed="race")
+    decision = replace(decision, alias=alias if decision.promote else refused_alias)
+    if decision.alias and not decision.promote:
         set_alias(candidate, decision.alias)
     tag_version(candidate, evidence(decision, champion, frame, cfg))
     return decision
@@ -155,7 +234,7 @@ def evidence(decision: Decision, champion: Champion | None, frame: pd.DataFrame,
     w = cfg.window
     window = f"last {w.test_size} points of {len(last)} series ({w.horizon} steps ahead), up to {last.max()}"
     return {
-        "gate.decision": decision.alias,
+        "gate.decision": decision.alias or "not promoted",
         "gate.reason": decision.reason,
         "gate.candidate_mase": f"{decision.candidate_mase:.6g}",
         "gate.seasonal_naive_mase": f"{decision.baseline_mase:.6g}",
@@ -170,7 +249,7 @@ def log_decision(run_id: str, decision: Decision, *, version: str) -> None:
     import mlflow
 
     client = mlflow.MlflowClient()
-    client.set_tag(run_id, "gate.decision", decision.alias)
+    client.set_tag(run_id, "gate.decision", decision.alias or "not promoted")
     client.set_tag(run_id, "gate.reason", decision.reason)
     client.set_tag(run_id, "gate.version", version)
     client.log_metric(run_id, "gate_candidate_mase", decision.candidate_mase)
@@ -183,3 +262,24 @@ def _forecaster(model: RegisteredModel) -> Forecaster:
 
     pyfunc = load(model)
     return lambda history, horizon: pd.DataFrame(pyfunc.predict(history, params={"horizon": horizon}))
+
+
+def fallback_summary(method: str, version: str, decision: Decision) -> str:
+    """One plain sentence on what the fallback did, for the console, the run and the LSTM's version."""
+    opening = f"no LSTM beat seasonal naive; fallback {method} v{version}"
+    if decision.promote:
+        return f"{opening} is {decision.alias} (MASE {decision.candidate_mase:.3f})"
+    return f"{opening} is not promoted: {decision.reason}"
+
+
+def log_fallback(run_id: str, candidate: RegisteredModel, summary: str, fallback: RegisteredModel) -> None:
+    """Record on the LSTM run and its version what the fallback did, and which version it is."""
+    import mlflow
+
+    from lstm_pipeline.registry import tag_version
+
+    client = mlflow.MlflowClient()
+    tags = {"gate.fallback": summary, "gate.fallback_version": fallback.version}
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    tag_version(candidate, tags)

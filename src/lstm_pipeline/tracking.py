@@ -31,9 +31,12 @@ if TYPE_CHECKING:
     from lstm_pipeline.training import TrainingResult
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
+BASELINE_FILE = Path(__file__).with_name("baseline_model.py")
 # What the logged model needs at load time; versions come from the installed (locked) environment.
 ENVIRONMENT_ARTIFACT = "environment/requirements.txt"
 MODEL_REQUIREMENTS = ("mlflow", "tensorflow", "keras", "numpy", "pandas", "pydantic", "pyyaml", "statsmodels")
+BASELINE_REQUIREMENTS = ("mlflow", "numpy", "pandas", "pydantic", "pyyaml", "statsforecast")  # no TensorFlow
+BASELINE_KIND_TAG = "lstm_pipeline.kind"
 VERSION_TAGS = ("tensorflow", "keras", "mlflow", "prefect", "great-expectations", "pandas", "numpy")
 
 
@@ -373,9 +376,9 @@ def _name_and_version(dist: metadata.Distribution) -> tuple[str | None, str | No
     return fields.get("Name"), fields.get("Version")
 
 
-def pip_requirements() -> list[str]:
-    """Exact pins for the model's environment, taken from the installed packages."""
-    return [f"{name}=={_version(name)}" for name in MODEL_REQUIREMENTS]
+def pip_requirements(packages: Sequence[str] = MODEL_REQUIREMENTS) -> list[str]:
+    """Exact pins for the model's environment (the LSTM's by default), taken from the installed packages."""
+    return [f"{name}=={_version(name)}" for name in packages]
 
 
 def _log_losses(training: TrainingResult) -> None:
@@ -444,6 +447,72 @@ def _log_model(record: TrainingRecord) -> tuple[str, dict[str, int]]:
         )
         sizes = {name: Path(path).stat().st_size for name, path in networks.items()}
     return str(info.model_uri), sizes
+
+
+def log_baseline_run(cfg: PipelineConfig, frame: pd.DataFrame, method: str, metrics: dict[str, float]) -> LoggedRun:
+    """Log the classic `method` as a run of its own (`fallback-<method>`) with its pyfunc; check the files.
+
+    Its test metrics (`metrics` of the LSTM run, where they are `test_<method>_<metric>`) are logged
+    as `test_<metric>`, beside the other baselines' as they were, so the MLflow UI compares it with
+    LSTM runs.
+    """
+    import mlflow
+
+    tags = run_tags(cfg) | {BASELINE_KIND_TAG: "baseline", "baseline.method": method}
+    experiment_id = ensure_experiment(cfg.tracking.experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"fallback-{method}", tags=tags) as run:
+        mlflow.log_params(run_params(cfg))
+        mlflow.log_metrics(baseline_metrics(metrics, method))
+        mlflow.log_text(environment_requirements(), ENVIRONMENT_ARTIFACT)
+        model_uri = _log_baseline_model(cfg, frame, method)
+        verify_logged_model(model_uri, {})
+    return LoggedRun(run.info.run_id, run.info.experiment_id, model_uri)
+
+
+def baseline_metrics(metrics: dict[str, float], method: str) -> dict[str, float]:
+    """`method`'s test metrics also under the LSTM's names (`test_mase`); every baseline's as logged."""
+    own = f"test_{method}_"
+    renamed = {f"test_{key.removeprefix(own)}": value for key, value in metrics.items() if key.startswith(own)}
+    baselines = {k: v for k, v in metrics.items() if k.startswith("test_") and k.count("_") > 1}
+    return baselines | renamed
+
+
+def _log_baseline_model(cfg: PipelineConfig, frame: pd.DataFrame, method: str) -> str:
+    """Log `baseline_model.py` as a models-from-code pyfunc with its JSON state; return its URI."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from lstm_pipeline.contract import frequencies
+
+    season = cfg.evaluate.season_length
+    # Intervals when an LSTM of this config would carry them (a backtest ran: --auto or backtest.windows).
+    levels = cfg.backtest.interval_levels if cfg.backtest.windows or cfg.auto.enabled else []
+    min_history = max(season + 1, 2)
+    contract = {
+        "kind": "baseline",
+        "method": method,
+        "lookback": min_history,  # the fewest points a series needs, as batch forecasts read it
+        "horizon": cfg.window.horizon,
+        "frequencies": frequencies(frame, cfg.validation.freq),
+        "interval_levels": [f"{level:g}" for level in levels],
+    }
+    state = {"method": method, "season_length": season, "horizon": cfg.window.horizon, "min_history": min_history}
+    history = frame.groupby("unique_id").tail(min_history).reset_index(drop=True)
+    sample_out = pd.DataFrame({"unique_id": history["unique_id"], "ds": history["ds"], "yhat": history["y"]})
+    with tempfile.TemporaryDirectory() as workdir, _without_mlflow_hints():
+        state_path = Path(workdir) / "baseline.json"
+        state_path.write_text(json.dumps({**state, "interval_levels": levels}), encoding="utf-8")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(BASELINE_FILE),
+            artifacts={"baseline": str(state_path)},
+            code_paths=[str(BASELINE_FILE.parent)],
+            signature=infer_signature(history, sample_out, params={"horizon": cfg.window.horizon}),
+            pip_requirements=pip_requirements(BASELINE_REQUIREMENTS),
+            metadata=contract,
+            uv_project_path=_checkout_lock(),
+        )
+    return str(info.model_uri)
 
 
 def _checkout_lock() -> Path | None:
