@@ -1,4 +1,4 @@
-"""Settings the data decides: season, horizon, held-out parts and lookback, unless the config sets them.
+"""Settings the data decides: season, horizon, held-out parts, lookback and anchor, unless the config sets them.
 
 A setting counts as set when the YAML file or an override names it (pydantic's `model_fields_set`);
 everything else is derived from the series' frequency and length, and `describe` says what was
@@ -36,7 +36,10 @@ def resolve(cfg: PipelineConfig, frame: pd.DataFrame) -> PipelineConfig:
     val = w.val_size if "val_size" in window_set else _validation_size(shortest - test, lookback, horizon)
     if "lookback" not in window_set:
         lookback = _fitting_lookback(shortest - test - val, lookback, horizon)
-    window = w.model_copy(update={"horizon": horizon, "test_size": test, "val_size": val, "lookback": lookback})
+    anchor = w.anchor if "anchor" in window_set else _anchor(lookback, season)
+    window = w.model_copy(
+        update={"horizon": horizon, "test_size": test, "val_size": val, "lookback": lookback, "anchor": anchor}
+    )
     updates: dict[str, object] = {
         "window": window,
         "evaluate": cfg.evaluate.model_copy(update={"season_length": season}),
@@ -53,8 +56,17 @@ def describe(cfg: PipelineConfig, frame: pd.DataFrame) -> str:
     freq = _common_frequency(frame) or "unknown"
     return (
         f"frequency {freq}, season {cfg.evaluate.season_length}, horizon {w.horizon}, "
-        f"lookback {w.lookback}, validation {w.val_size}, test {w.test_size} points per series"
+        f"lookback {w.lookback}, anchor {w.anchor}, validation {w.val_size}, test {w.test_size} points per series"
     )
+
+
+def _anchor(lookback: int, season: int) -> str:
+    """Mixed shapes when a window spans a season; no anchor when it does not.
+
+    A window shorter than the season sees part of a cycle: its last level and its slope are the
+    season's phase rather than the series' level (the demo sine: a lookback of 20, a season of 63).
+    """
+    return "mixed" if lookback >= season else "none"
 
 
 def _validation_size(before_test: int, lookback: int, horizon: int) -> int:

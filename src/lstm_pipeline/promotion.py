@@ -175,7 +175,11 @@ def _gate(
     champion = None if holding is None else score_champion(holding, frame, cfg)
     decision = judge(champion)
     if decision.promote and not claim_alias(candidate, alias, score=decision.candidate_mase, data_key=data_key(frame)):
-        reason = "a better contender on the same data took the alias concurrently"
+        winner = holder(candidate.name, alias)
+        reason = (
+            f"MASE {decision.candidate_mase:.4f} beats the bars, but v{winner.version if winner else '?'} holds "
+            f"@{alias} with a better MASE recorded on the same data when it was gated"
+        )
         decision = replace(decision, promote=False, reason=reason, missed="race")
     decision = replace(decision, alias=alias if decision.promote else refused_alias)
     if decision.alias and not decision.promote:
