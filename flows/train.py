@@ -6,15 +6,17 @@ Heavy libraries load inside the tasks, so importing this module (as `prefect dep
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.backtest import backtest_task
 from flows.data_gate import choose_settings, data_gate, load_series
+from flows.links import flow_run_tags
 from lstm_pipeline.config import PipelineConfig, file_source, load_config
 from lstm_pipeline.resilience import tracking_errors
 
@@ -59,13 +61,35 @@ class TrainSummary:
 def start_run(cfg: PipelineConfig) -> LoggedRun:
     from lstm_pipeline.tracking import begin_training_run
 
-    return begin_training_run(cfg)
+    return begin_training_run(cfg, tags=flow_run_tags())
+
+
+@task(name="publish-summary", cache_policy=NO_CACHE)
+def publish_summary(summary: TrainSummary) -> None:
+    """The outcome on the flow run's page: the MLflow run, the scores, the version and the gate's word."""
+    from lstm_pipeline.evaluation import versus_baselines
+    from lstm_pipeline.tracking import run_link
+
+    lines = [
+        "## Training run",
+        f"- MLflow: {run_link(summary.run_id, summary.experiment_id)}",
+        f"- test MASE {versus_baselines(summary.metrics)}",
+    ]
+    if summary.registered and summary.decision:
+        reg, decision = summary.registered, summary.decision
+        lines.append(f"- registered `{reg.name}` version {reg.version} -> @{decision.alias}: {decision.reason}")
+    else:
+        lines.append("- not registered (tracking.register_model is off)")
+    if summary.fallback:
+        lines.append(f"- fallback: {summary.fallback.summary}")
+    create_markdown_artifact(key="train-summary", markdown="\n".join(lines), description="What the training run gave")
 
 
 @task(name="fit-and-evaluate", cache_policy=NO_CACHE)
 def fit_and_evaluate(frame: pd.DataFrame, cfg: PipelineConfig) -> Fitted:
     import keras  # noqa: F401 - loaded before the log line, so the line means the fit itself is starting
 
+    from lstm_pipeline.evaluation import versus_baselines
     from lstm_pipeline.fitting import fit_and_evaluate as fit
 
     logger = get_run_logger()
@@ -75,15 +99,7 @@ def fit_and_evaluate(frame: pd.DataFrame, cfg: PipelineConfig) -> Fitted:
         cfg.window.test_size,
     )
     fitted = fit(frame, cfg)
-    m = fitted.evaluation.metrics
-    classic = "".join(f", {name} {m[f'test_{name}_mase']:.3f}" for name in cfg.evaluate.classic)
-    logger.info(
-        "test MASE %.3f (naive %.3f, seasonal naive %.3f%s)",
-        m["test_mase"],
-        m["test_naive_mase"],
-        m["test_seasonal_naive_mase"],
-        classic,
-    )
+    logger.info("test MASE %s", versus_baselines(fitted.evaluation.metrics))
     return fitted
 
 
@@ -216,10 +232,10 @@ def train(
         end_run_unless_finished(run.run_id, exc)
         raise
     metrics = fitted.evaluation.metrics
-    if not cfg.tracking.register_model:
-        return TrainSummary(logged.run_id, logged.experiment_id, logged.model_uri, None, None, metrics, uri)
-    registered = register_model(logged, cfg, metrics)
-    decision, fallback = gate(registered, frame, metrics, cfg, logged.run_id)
-    return TrainSummary(
-        logged.run_id, logged.experiment_id, logged.model_uri, registered, decision, metrics, uri, fallback
-    )
+    summary = TrainSummary(logged.run_id, logged.experiment_id, logged.model_uri, None, None, metrics, uri)
+    if cfg.tracking.register_model:
+        registered = register_model(logged, cfg, metrics)
+        decision, fallback = gate(registered, frame, metrics, cfg, logged.run_id)
+        summary = replace(summary, registered=registered, decision=decision, fallback=fallback)
+    publish_summary(summary)
+    return summary

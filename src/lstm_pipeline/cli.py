@@ -339,15 +339,11 @@ def _quiet_defaults() -> None:
 
 
 def _print_train(summary: TrainSummary) -> None:
+    from lstm_pipeline.evaluation import versus_baselines
+
     m = summary.metrics
     typer.echo(f"\nMLflow run     {summary.run_id} (experiment {summary.experiment_id})")
-    classic = "".join(
-        f", {k[5:-5]} {v:.3f}" for k, v in sorted(m.items()) if k.startswith("test_Auto") and k.endswith("_mase")
-    )
-    typer.echo(
-        f"test MASE      {m['test_mase']:.3f}  (naive {m['test_naive_mase']:.3f}, "
-        f"seasonal naive {m['test_seasonal_naive_mase']:.3f}{classic}; lower is better)"
-    )
+    typer.echo(f"test MASE      {versus_baselines(m)[:-1]}; lower is better)")
     if summary.registered and summary.decision:
         reg, decision = summary.registered, summary.decision
         typer.echo(f"registered     {reg.name} version {reg.version} -> @{decision.alias}: {decision.reason}")

@@ -53,3 +53,14 @@ def score_columns(cv: pd.DataFrame, frame: pd.DataFrame, evaluate: EvaluateConfi
     models = ["model", *NAIVE_MODELS, *evaluate.classic]
     scores = score(cv, frame, season_length=evaluate.season_length, models=models)
     return Evaluation(cv, scores, summarize(scores, prefix=prefix))
+
+
+def versus_baselines(metrics: dict[str, float], prefix: str = "test") -> str:
+    """`0.631 (naive 5.569, seasonal naive 0.693, AutoETS 3.903)`: the MASE beside every baseline's."""
+    classic = [k for k in sorted(metrics) if k.startswith(f"{prefix}_Auto") and k.endswith("_mase")]
+    beside = [
+        f"naive {metrics[f'{prefix}_naive_mase']:.3f}",
+        f"seasonal naive {metrics[f'{prefix}_seasonal_naive_mase']:.3f}",
+    ]
+    beside += [f"{k[len(prefix) + 1 : -5]} {metrics[k]:.3f}" for k in classic]
+    return f"{metrics[f'{prefix}_mase']:.3f} ({', '.join(beside)})"

@@ -159,8 +159,8 @@ def log_training_run(record: TrainingRecord, run_id: str) -> LoggedRun:
     return LoggedRun(run.info.run_id, run.info.experiment_id, model_uri)
 
 
-def begin_training_run(cfg: PipelineConfig) -> LoggedRun:
-    """Open the training run (tags and params) before fitting, so a crash mid-fit shows in MLflow.
+def begin_training_run(cfg: PipelineConfig, tags: dict[str, str] | None = None) -> LoggedRun:
+    """Open the training run (tags, `tags` too, and params) before fitting, so a crash mid-fit shows in MLflow.
 
     The run stays RUNNING: `log_training_run(run_id=...)` finishes it, `end_run_unless_finished`
     ends it FAILED or KILLED. `model_uri` is empty until the model is logged. The whole resolved
@@ -172,7 +172,7 @@ def begin_training_run(cfg: PipelineConfig) -> LoggedRun:
 
     experiment_id = ensure_experiment(cfg.tracking.experiment)
     client = mlflow.MlflowClient()
-    run = client.create_run(experiment_id, tags=run_tags(cfg))
+    run = client.create_run(experiment_id, tags={**run_tags(cfg), **(tags or {})})
     client.log_batch(run.info.run_id, params=[Param(key, str(value)) for key, value in run_params(cfg).items()])
     client.log_text(run.info.run_id, yaml.safe_dump(cfg.model_dump(), sort_keys=False), "config.yaml")
     return LoggedRun(run.info.run_id, experiment_id, "")

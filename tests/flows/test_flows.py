@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -122,7 +124,8 @@ def test_forecast_without_a_registered_model(pipeline_home):
         batch_forecast(model_name="nobody")
 
 
-def latest_artifact(key: str) -> str:
+def latest_artifact(key: str, *, flow_run: bool = False) -> Any:
+    """The newest Prefect artifact under `key`: its text, or (text, flow-run id)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
     from prefect.client.schemas.sorting import ArtifactSort
@@ -131,7 +134,17 @@ def latest_artifact(key: str) -> str:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC, limit=1
         )
-    return str(found[0].data)
+    return (str(found[0].data), str(found[0].flow_run_id)) if flow_run else str(found[0].data)
+
+
+def test_the_flow_run_and_the_mlflow_run_link_each_other(pipeline_home):
+    summary = train(overrides=tiny("linked"))
+    text, flow_run_id = latest_artifact("train-summary", flow_run=True)
+    assert summary.run_id in text
+    assert "registered `linked` version 1 -> @champion" in text
+    assert f"test MASE {summary.metrics['test_mase']:.3f} (naive" in text
+    tags = mlflow.MlflowClient().get_run(summary.run_id).data.tags
+    assert tags["prefect.flow_run_id"] == flow_run_id
 
 
 def test_repairs_are_logged_and_the_report_rides_with_the_run(pipeline_home, tmp_path):
