@@ -77,6 +77,8 @@ def load_network(path: str | Path) -> keras.Model:
 def check_network_file(path: str | Path) -> None:
     """Raise UnsafeModelError unless `path` is a `.keras` archive made only of built-in Keras objects."""
     path = Path(path)
+    if not path.is_file():  # a store that lost the file: nothing unsafe, just not there
+        raise ModelLoadError(f"the model's network {path.name} is missing from its artifacts; retrain or restore it")
     if path.suffix != ".keras":
         raise UnsafeModelError(
             f"refusing to load {path}: only the .keras format is accepted (HDF5 and SavedModel files can carry code)"

@@ -168,7 +168,7 @@ def _gate(
     refused_alias: str,
 ) -> Decision:
     """Check the candidate forecasts, judge it against the champion, claim or refuse the alias, tag it."""
-    from lstm_pipeline.registry import claim_alias, holder, set_alias, tag_version
+    from lstm_pipeline.registry import claim_alias, describe_version, holder, set_alias, tag_version
 
     check_forecasts(_forecaster(candidate), frame, cfg.window.horizon)
     alias, holding = cfg.tracking.alias, holder(cfg.tracking.model_name, cfg.tracking.alias)
@@ -185,7 +185,12 @@ def _gate(
     if decision.alias and not decision.promote:
         set_alias(candidate, decision.alias)
     tag_version(candidate, evidence(decision, champion, frame, cfg))
+    describe_version(candidate, f"{_alias_text(decision)}: {decision.reason}.")
     return decision
+
+
+def _alias_text(decision: Decision) -> str:
+    return f"@{decision.alias}" if decision.alias else "no alias"
 
 
 def score_champion(model: RegisteredModel, frame: pd.DataFrame, cfg: PipelineConfig) -> Champion:
@@ -249,10 +254,15 @@ def evidence(decision: Decision, champion: Champion | None, frame: pd.DataFrame,
 
 
 def log_decision(run_id: str, decision: Decision, *, version: str) -> None:
-    """Record the promotion gate's verdict on the training run (tags and metrics)."""
+    """Record the promotion gate's verdict on the training run (tags, metrics, the end of its description)."""
     import mlflow
 
+    from lstm_pipeline.tracking import NOTE_TAG
+
     client = mlflow.MlflowClient()
+    verdict = f"Gate: version {version} -> {_alias_text(decision)}: {decision.reason}."
+    note = client.get_run(run_id).data.tags.get(NOTE_TAG)
+    client.set_tag(run_id, NOTE_TAG, f"{note}\n\n{verdict}" if note else verdict)
     client.set_tag(run_id, "gate.decision", decision.alias or "not promoted")
     client.set_tag(run_id, "gate.reason", decision.reason)
     client.set_tag(run_id, "gate.version", version)

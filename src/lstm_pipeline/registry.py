@@ -53,6 +53,13 @@ def holder(name: str, alias: str) -> RegisteredModel | None:
         return None
 
 
+def describe_version(model: RegisteredModel, description: str) -> None:
+    """The model version's description in the MLflow UI (the gate's verdict)."""
+    import mlflow
+
+    mlflow.MlflowClient().update_model_version(model.name, model.version, description=description)
+
+
 def tag_version(model: RegisteredModel, tags: dict[str, str]) -> None:
     """Write tags on a model version (the gate's evidence)."""
     import mlflow

@@ -156,7 +156,27 @@ def log_training_run(record: TrainingRecord, run_id: str) -> LoggedRun:
             mlflow.log_artifacts(str(local), folder)
         model_uri, sizes = _log_model(record)
         verify_logged_model(model_uri, sizes)
+        mlflow.set_tag(NOTE_TAG, describe_training(record))
     return LoggedRun(run.info.run_id, run.info.experiment_id, model_uri)
+
+
+def training_run_name(cfg: PipelineConfig) -> str:
+    """`train-sales` (or `train-sales-auto`): what was trained on, and how, at a glance in the run list."""
+    source = Path(cfg.source.path).stem if cfg.source.path else cfg.source.kind
+    return f"train-{source}" + ("-auto" if cfg.auto.enabled else "")
+
+
+def describe_training(record: TrainingRecord) -> str:
+    """The run's description in the MLflow UI: the data, the ensemble and its score beside the baselines."""
+    from lstm_pipeline.evaluation import versus_baselines
+
+    frame, w = record.frame, record.cfg.window
+    data = f"{record.source}: {frame['unique_id'].nunique()} series, {len(frame)} points up to {frame['ds'].max()}"
+    members = len(record.ensemble.members)
+    return (
+        f"Trained on {data}. {members} networks, median forecast, {w.horizon} steps ahead.\n\n"
+        f"Test MASE on the last {w.test_size} points: {versus_baselines(record.evaluation.metrics)}."
+    )
 
 
 def begin_training_run(cfg: PipelineConfig, tags: dict[str, str] | None = None) -> LoggedRun:
@@ -172,7 +192,7 @@ def begin_training_run(cfg: PipelineConfig, tags: dict[str, str] | None = None) 
 
     experiment_id = ensure_experiment(cfg.tracking.experiment)
     client = mlflow.MlflowClient()
-    run = client.create_run(experiment_id, tags={**run_tags(cfg), **(tags or {})})
+    run = client.create_run(experiment_id, tags={**run_tags(cfg), **(tags or {})}, run_name=training_run_name(cfg))
     client.log_batch(run.info.run_id, params=[Param(key, str(value)) for key, value in run_params(cfg).items()])
     client.log_text(run.info.run_id, yaml.safe_dump(cfg.model_dump(), sort_keys=False), "config.yaml")
     return LoggedRun(run.info.run_id, experiment_id, "")
@@ -339,6 +359,9 @@ def experiment_of(run_id: str) -> str:
     import mlflow
 
     return str(mlflow.MlflowClient().get_run(run_id).info.experiment_id)
+
+
+NOTE_TAG = "mlflow.note.content"  # what the MLflow UI shows as a run's description
 
 
 def run_tags(cfg: PipelineConfig) -> dict[str, str]:

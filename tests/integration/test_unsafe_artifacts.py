@@ -103,6 +103,14 @@ def test_an_h5_file_is_refused(tmp_path):
         load(model)
 
 
+def test_a_missing_network_is_reported_as_missing_not_unsafe(tmp_path):
+    from lstm_pipeline.model import UnsafeModelError
+
+    with pytest.raises(ModelLoadError, match=r"network net\.keras is missing from its artifacts") as raised:
+        load_network(tmp_path / "net.keras")
+    assert not isinstance(raised.value, UnsafeModelError)
+
+
 def test_a_keras_archive_with_a_lambda_layer_is_refused(tmp_path):
     sentinel = tmp_path / "lambda-ran"
     path = lambda_network(tmp_path / "net.keras", sentinel)
