@@ -343,7 +343,7 @@ def _print_train(summary: TrainSummary) -> None:
 
     m = summary.metrics
     typer.echo(f"\nMLflow run     {summary.run_id} (experiment {summary.experiment_id})")
-    typer.echo(f"test MASE      {versus_baselines(m)[:-1]}; lower is better)")
+    typer.echo(f"test MASE      {versus_baselines(m, after='; lower is better')}")
     if summary.registered and summary.decision:
         reg, decision = summary.registered, summary.decision
         typer.echo(f"registered     {reg.name} version {reg.version} -> @{decision.alias}: {decision.reason}")

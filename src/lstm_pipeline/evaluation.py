@@ -55,12 +55,12 @@ def score_columns(cv: pd.DataFrame, frame: pd.DataFrame, evaluate: EvaluateConfi
     return Evaluation(cv, scores, summarize(scores, prefix=prefix))
 
 
-def versus_baselines(metrics: dict[str, float], prefix: str = "test") -> str:
-    """`0.631 (naive 5.569, seasonal naive 0.693, AutoETS 3.903)`: the MASE beside every baseline's."""
+def versus_baselines(metrics: dict[str, float], prefix: str = "test", *, after: str = "") -> str:
+    """`0.631 (naive 5.569, seasonal naive 0.693, AutoETS 3.903)`: the MASE beside every baseline's (then `after`)."""
     classic = [k for k in sorted(metrics) if k.startswith(f"{prefix}_Auto") and k.endswith("_mase")]
     beside = [
         f"naive {metrics[f'{prefix}_naive_mase']:.3f}",
         f"seasonal naive {metrics[f'{prefix}_seasonal_naive_mase']:.3f}",
     ]
     beside += [f"{k[len(prefix) + 1 : -5]} {metrics[k]:.3f}" for k in classic]
-    return f"{metrics[f'{prefix}_mase']:.3f} ({', '.join(beside)})"
+    return f"{metrics[f'{prefix}_mase']:.3f}  ({', '.join(beside)}{after})"

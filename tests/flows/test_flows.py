@@ -142,7 +142,7 @@ def test_the_flow_run_and_the_mlflow_run_link_each_other(pipeline_home):
     text, flow_run_id = latest_artifact("train-summary", flow_run=True)
     assert summary.run_id in text
     assert "registered `linked` version 1 -> @champion" in text
-    assert f"test MASE {summary.metrics['test_mase']:.3f} (naive" in text
+    assert f"test MASE {summary.metrics['test_mase']:.3f}  (naive" in text
     client = mlflow.MlflowClient()
     run = client.get_run(summary.run_id)
     assert run.data.tags["prefect.flow_run_id"] == flow_run_id
@@ -155,7 +155,7 @@ def test_runs_and_versions_are_named_and_described_for_the_mlflow_ui(pipeline_ho
     assert run.info.run_name == "train-sine"
     note = run.data.tags["mlflow.note.content"]
     assert "Trained on sine: 1 series, 100 points" in note
-    assert f"Test MASE on the last 10 points: {summary.metrics['test_mase']:.3f} (naive" in note
+    assert f"Test MASE on the last 10 points: {summary.metrics['test_mase']:.3f}  (naive" in note
     assert note.endswith(f"Gate: version 1 -> @champion: {summary.decision.reason}.")
     version = client.get_model_version("described", "1")
     assert version.description == f"@champion: {summary.decision.reason}."
