@@ -60,11 +60,11 @@ def main() -> None:
         medians = {f"best {k}": np.median(ranked[:k], axis=0) for k in (1, 3, 5, 8, 12) if k < len(ranked)}
         medians["all"] = np.median(ranked, axis=0)
         rows.append((name, {label: mase(test, f, insample, m) for label, f in medians.items()}))
-    labels = list(rows[0][1])
+    labels = list(dict.fromkeys(label for _, scores in rows for label in scores))  # a short space has fewer
     print("\n| series | " + " | ".join(f"median of {label}" for label in labels) + " |")
     print("|---|" + "---:|" * len(labels))
     for name, scores in rows:
-        print(f"| {name} | " + " | ".join(f"{scores[label]:.3f}" for label in labels) + " |")
+        print(f"| {name} | " + " | ".join(f"{scores[k]:.3f}" if k in scores else "-" for k in labels) + " |")
 
 
 if __name__ == "__main__":
