@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from lstm_pipeline.config import PipelineConfig, project_root
+from lstm_pipeline.errors import TrackingStoreError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -72,13 +73,30 @@ def use_tracking_store() -> str:
     if uri.startswith("sqlite:///"):
         database = Path(uri.removeprefix("sqlite:///"))
         with exclusive_lock(database.with_name(database.name + ".lock")):
-            _open_stores()
+            try:
+                _open_stores()
+            except Exception as exc:
+                if any(sign in str(exc) for sign in _CORRUPT_SQLITE):
+                    raise TrackingStoreError(
+                        f"the MLflow store {database} is not a readable SQLite database ({_first_line(exc)}); "
+                        "move it aside to start a new store there, or restore it from a backup"
+                    ) from exc
+                raise
     elif uri.startswith(("http://", "https://")):
         try:
             _open_stores()
         except Exception as exc:
             raise unavailable_error(exc, uri) from exc
     return uri
+
+
+_CORRUPT_SQLITE = ("file is not a database", "database disk image is malformed")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own words, without SQLAlchemy's SQL echo and background link."""
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _open_stores() -> None:

@@ -21,6 +21,7 @@ PROCESSES = 8
 TINY = {
     "train.epochs": "2",
     "train.epochs_per_check": "1",
+    "train.ensemble": "1",  # the store is under test, not the ensemble: one network per process
     "model.units": "[4]",
     "promotion.max_vs_seasonal_naive": "1000",
 }
