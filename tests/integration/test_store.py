@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mlflow
 import pytest
 
 from lstm_pipeline.errors import TrackingStoreError
@@ -16,9 +17,14 @@ def test_a_corrupt_store_is_a_typed_error_that_names_the_file_and_changes_nothin
     garbage = bytes(range(256)) * 20
     database.write_bytes(garbage)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{database}")
-    with pytest.raises(
+    previous = mlflow.get_tracking_uri()
+    refused = pytest.raises(
         TrackingStoreError,
         match=r"mlflow\.db is not a readable SQLite database \(file is not a database\); move it aside",
-    ):
-        use_tracking_store()
+    )
+    try:
+        with refused:
+            use_tracking_store()
+    finally:
+        mlflow.set_tracking_uri(previous)  # MLflow's tracking URI is process-wide: leave it as it was
     assert database.read_bytes() == garbage
