@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -154,8 +155,7 @@ def log_training_run(record: TrainingRecord, run_id: str) -> LoggedRun:
     import mlflow
 
     with mlflow.start_run(run_id=run_id) as run:
-        with _without_mlflow_hints():
-            mlflow.log_input(_dataset(record.frame, record.source), context="training")
+        log_training_data(record.frame, record.source)
         members = record.ensemble.members
         _log_losses(members[0].training)
         fitting = {
@@ -571,6 +571,32 @@ def _without_mlflow_hints() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
         yield
+
+
+def log_training_data(frame: pd.DataFrame, source: str, attempts: int = 4) -> None:
+    """Log the training frame as the active run's input, safe when runs of one experiment log it at once.
+
+    MLflow's store looks the dataset up, then inserts it: two runs logging the same data together
+    (parallel sweep trials, two scheduled trainings) can both miss it, and the slower insert fails
+    on the unique key. By then the dataset exists, so logging again only links it to this run.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with _without_mlflow_hints():
+                mlflow.log_input(_dataset(frame, source), context="training")
+            return
+        except MlflowException as error:
+            if attempt == attempts or not _lost_dataset_race(error):
+                raise
+            time.sleep(0.1 * attempt)
+
+
+def _lost_dataset_race(error: Exception) -> bool:
+    message = str(error).lower()
+    return "datasets" in message and "unique" in message
 
 
 def _dataset(frame: pd.DataFrame, source: str) -> Any:
