@@ -46,7 +46,8 @@ def load_history(cfg: PipelineConfig, known_series: set[str], cutoff: pd.Timesta
     from lstm_pipeline.forecasting import history_as_of
     from lstm_pipeline.sources import load_series
 
-    history = load_series(cfg.source)
+    # Forecasting reads the history as it is (no contract to break): time order is all the plot needs.
+    history = load_series(cfg.source).sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
     if cutoff is not None:
         history, later = history_as_of(history, cutoff)
         if later:

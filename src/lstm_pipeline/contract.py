@@ -120,8 +120,10 @@ def rule_columns(
     groups = frame.groupby("unique_id", sort=False)["ds"]
     previous = groups.shift()
     rules["ds_increasing"] = (previous.isna() | (frame["ds"] > previous)).to_numpy()
-    freqs = {str(uid): freq or series_frequency(ds) for uid, ds in groups}
-    on_grid, one_step = _grid_flags(frame, previous, freqs)
+    freqs = {str(uid): freq or series_frequency(ds.sort_values()) for uid, ds in groups}
+    # Gaps and the grid are properties of the timestamps, not of the file's order: judge each row
+    # against the one before it in time, so rows out of order break only "increasing".
+    on_grid, one_step = _grid_flags(frame, _previous_in_time(frame), freqs)
     rules["ds_regular"], rules["ds_no_gap"] = on_grid, one_step
     rules["enough_history"] = (groups.transform("size") >= min_length).to_numpy()
     ids = frame["unique_id"].astype(str)
@@ -133,9 +135,18 @@ def rule_columns(
     return rules
 
 
+def _previous_in_time(frame: pd.DataFrame) -> pd.Series:
+    """Each row's preceding timestamp within its series in time order, aligned with the frame's rows."""
+    positions = frame.reset_index(drop=True)
+    ordered = positions.sort_values(["unique_id", "ds"], kind="stable")
+    previous = ordered.groupby("unique_id", sort=False)["ds"].shift().sort_index()
+    return previous.set_axis(frame.index)
+
+
 def frequencies(frame: pd.DataFrame, freq: str | None = None) -> dict[str, str | None]:
     """The frequency of every series (configured or inferred)."""
-    return {str(uid): freq or series_frequency(ds) for uid, ds in frame.groupby("unique_id", sort=True)["ds"]}
+    groups = frame.groupby("unique_id", sort=True)["ds"]
+    return {str(uid): freq or series_frequency(ds.sort_values()) for uid, ds in groups}
 
 
 def _grid_flags(

@@ -27,8 +27,13 @@ class RegisteredModel:
     alias: str | None = None
 
 
+# Every version is born undecided; the gate's evidence replaces the tag. One still pending after its
+# run ended was left by a process stopped in between (SIGKILL): no alias points at it, nothing serves it.
+PENDING_TAGS = {"gate.decision": "pending"}
+
+
 def register(model_uri: str, *, name: str, tags: dict[str, str]) -> RegisteredModel:
-    """Register `model_uri` as a new version of `name` (no alias yet: the gate decides).
+    """Register `model_uri` as a new version of `name`, tagged pending (no alias yet: the gate decides).
 
     On SQLite, writers registering one name at once collide on the next version number; MLflow
     retries 3 times, then raises. We retry that (and a busy database) with backoff: a failed attempt wrote
@@ -39,7 +44,7 @@ def register(model_uri: str, *, name: str, tags: dict[str, str]) -> RegisteredMo
     from lstm_pipeline.resilience import retry_on
 
     version = retry_on(
-        lambda: mlflow.register_model(model_uri, name, tags=tags, await_registration_for=60),
+        lambda: mlflow.register_model(model_uri, name, tags={**PENDING_TAGS, **tags}, await_registration_for=60),
         matches=_registry_collision,
     )
     return RegisteredModel(name, str(version.version), str(version.run_id), f"models:/{name}/{version.version}")

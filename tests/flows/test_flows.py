@@ -161,6 +161,15 @@ def test_runs_and_versions_are_named_and_described_for_the_mlflow_ui(pipeline_ho
     assert version.description == f"@champion: {summary.decision.reason}."
 
 
+def test_a_file_out_of_time_order_is_refused_until_the_sort_repair_is_asked_for(pipeline_home, tmp_path):
+    from lstm_pipeline.sources import seed_sine
+
+    seed_sine().iloc[::-1].to_csv(tmp_path / "newest_first.csv", index=False)
+    with pytest.raises(DataValidationError, match=r"(?s)ds strictly increasing.*validation\.repair\.sort=true"):
+        train(overrides=tiny("unsorted"), data=str(tmp_path / "newest_first.csv"))
+    assert mlflow.MlflowClient().search_model_versions("name = 'unsorted'") == []
+
+
 def test_repairs_are_logged_and_the_report_rides_with_the_run(pipeline_home, tmp_path):
     from lstm_pipeline.sources import seed_sine
 
@@ -171,6 +180,7 @@ def test_repairs_are_logged_and_the_report_rides_with_the_run(pipeline_home, tmp
     client = mlflow.MlflowClient()
     run = client.get_run(summary.run_id)
     assert "drop_duplicates: 2 rows" in run.data.tags["data.repairs"]
+    assert "sort: " in run.data.tags["data.repairs"]  # the file's shuffled order, put right and said so
     assert run.data.metrics["repair_drop_duplicates_rows"] == 2
     validation = {a.path for a in client.list_artifacts(summary.run_id, "validation")}
     assert validation == {f"validation/{name}" for name in ("gx_result.json", "summary.md", "summary.json")}  # no Docs

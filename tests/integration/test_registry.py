@@ -69,3 +69,13 @@ def test_claims_on_other_data_are_not_rivals(pipeline_home):
     assert claim_alias(old, "champion", score=0.1, data_key="last-month")
     assert claim_alias(new, "champion", score=0.5, data_key="this-month")  # the gate already compared them
     assert holder("other-data", "champion").version == new.version
+
+
+def test_a_version_is_born_pending_with_no_alias_until_the_gate_decides(pipeline_home, tmp_path):
+    """A process stopped between registration and the gate leaves a version that says so, and serves nothing."""
+    from lstm_pipeline.registry import register
+
+    model = register(tmp_path.as_uri(), name="undecided", tags={"test_mase": "0.5"})
+    version = mlflow.MlflowClient().get_model_version("undecided", model.version)
+    assert version.tags == {"gate.decision": "pending", "test_mase": "0.5"}
+    assert version.aliases == [] and holder("undecided", "champion") is None

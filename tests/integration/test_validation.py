@@ -94,7 +94,14 @@ def test_configured_frequency_overrides_inference():
 def test_unsorted_rows():
     frame = panel()
     frame.loc[[3, 4]] = frame.loc[[4, 3]].to_numpy()
-    assert broken_rules(frame) == {"ds strictly increasing per series": 1, "no gaps": 2}
+    assert broken_rules(frame) == {"ds strictly increasing per series": 1}  # no gap: the timestamps are all there
+
+
+def test_a_file_newest_first_breaks_only_the_order_and_the_sort_repair_says_what_it_moved():
+    frame = panel().iloc[::-1].reset_index(drop=True)
+    assert broken_rules(frame) == {"ds strictly increasing per series": 58}
+    repaired, done = repair(frame, RepairConfig(sort=True))
+    assert [(r.name, r.rows) for r in done] == [("sort", 60)] and broken_rules(repaired) == {}
 
 
 def test_series_shorter_than_the_model_needs():

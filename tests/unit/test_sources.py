@@ -108,14 +108,14 @@ def test_synthetic_panel_is_reproducible_for_a_seed():
 # --- read_series: happy paths ------------------------------------------------------------------
 
 
-def test_read_series_long_csv_is_sorted_with_typed_columns(tmp_path):
-    path = write_text(tmp_path, "long.csv", "unique_id,ds,y\nb,2,1.5\na,1,2\nb,1,3\na,0,4\n")
+def test_read_series_groups_rows_by_series_in_the_files_order_with_typed_columns(tmp_path):
+    path = write_text(tmp_path, "long.csv", "unique_id,ds,y\nb,1,3\na,1,2\nb,2,1.5\na,0,4\n")
     frame = read_series(path)
     expected = pd.DataFrame(
         {
             "unique_id": ["a", "a", "b", "b"],
-            "ds": np.array([0, 1, 1, 2], dtype="int64"),
-            "y": [4.0, 2.0, 3.0, 1.5],
+            "ds": np.array([1, 0, 1, 2], dtype="int64"),  # a's rows stay out of time order: sorting is a repair
+            "y": [2.0, 4.0, 3.0, 1.5],
         }
     )
     pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
@@ -123,8 +123,15 @@ def test_read_series_long_csv_is_sorted_with_typed_columns(tmp_path):
     assert frame["y"].dtype == np.float64
 
 
+def test_read_series_of_a_date_major_file_gives_each_series_in_time_order(tmp_path):
+    rows = "".join(f"2024-01-0{day},{store},{day}\n" for day in (1, 2, 3) for store in ("s2", "s1"))
+    frame = read_series(write_text(tmp_path, "stores.csv", "ds,unique_id,y\n" + rows))
+    assert list(frame["unique_id"]) == ["s1"] * 3 + ["s2"] * 3
+    check_series(frame, min_length=3, regular=True)  # no repair needed: each series was in order
+
+
 def test_read_series_parses_iso_dates_in_csv(tmp_path):
-    path = write_text(tmp_path, "dates.csv", "unique_id,ds,y\na,2024-01-02,1\na,2024-01-01,2\n")
+    path = write_text(tmp_path, "dates.csv", "unique_id,ds,y\na,2024-01-01,2\na,2024-01-02,1\n")
     frame = read_series(path)
     assert pd.api.types.is_datetime64_any_dtype(frame["ds"])
     assert list(frame["ds"]) == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02")]
@@ -132,7 +139,7 @@ def test_read_series_parses_iso_dates_in_csv(tmp_path):
 
 
 def test_read_series_maps_custom_column_names(tmp_path):
-    path = write_text(tmp_path, "mapped.csv", "store,when,sales,extra\n7,2,10,x\n7,1,20,y\n3,1,30,z\n")
+    path = write_text(tmp_path, "mapped.csv", "store,when,sales,extra\n7,1,20,y\n7,2,10,x\n3,1,30,z\n")
     frame = read_series(path, id_col="store", time_col="when", value_col="sales")
     assert list(frame.columns) == COLUMNS
     assert list(frame["unique_id"]) == ["3", "7", "7"]  # ids become strings
@@ -141,7 +148,7 @@ def test_read_series_maps_custom_column_names(tmp_path):
 
 
 def test_read_series_without_id_column_names_the_series_after_the_file_stem(tmp_path):
-    path = write_text(tmp_path, "electricity.csv", "ds,y\n1,5\n0,6\n")
+    path = write_text(tmp_path, "electricity.csv", "ds,y\n0,6\n1,5\n")
     frame = read_series(path, id_col=None)
     assert list(frame["unique_id"]) == ["electricity", "electricity"]
     assert list(frame["ds"]) == [0, 1]
@@ -149,7 +156,7 @@ def test_read_series_without_id_column_names_the_series_after_the_file_stem(tmp_
 
 
 def test_read_series_wide_turns_one_column_per_series_into_long(tmp_path):
-    path = write_text(tmp_path, "wide.csv", "ds,b,a\n2024-01-02,1,2\n2024-01-01,3,4\n")
+    path = write_text(tmp_path, "wide.csv", "ds,b,a\n2024-01-01,3,4\n2024-01-02,1,2\n")
     frame = read_series(path, wide=True)
     assert list(frame.columns) == COLUMNS
     assert list(frame["unique_id"]) == ["a", "a", "b", "b"]
@@ -175,7 +182,7 @@ def test_read_series_wide_with_a_series_column_named_y(tmp_path):
 
 def test_read_series_uses_date_format(tmp_path):
     # Day first: without the format 03/01/2024 would be read as March 1st.
-    path = write_text(tmp_path, "daily.csv", "day,value\n05/01/2024,1\n03/01/2024,2\n04/01/2024,3\n")
+    path = write_text(tmp_path, "daily.csv", "day,value\n03/01/2024,2\n04/01/2024,3\n05/01/2024,1\n")
     frame = read_series(path, id_col=None, time_col="day", value_col="value", date_format="%d/%m/%Y")
     assert list(frame["ds"]) == [pd.Timestamp(f"2024-01-0{d}") for d in (3, 4, 5)]
     assert list(frame["y"]) == [2.0, 3.0, 1.0]
@@ -183,7 +190,7 @@ def test_read_series_uses_date_format(tmp_path):
 
 def test_read_series_uses_date_format_for_digit_only_dates(tmp_path):
     # 20240105 looks like an integer to the CSV reader, but the user said it is a date.
-    path = write_text(tmp_path, "compact.csv", "ds,y\n20240105,1\n20240103,2\n")
+    path = write_text(tmp_path, "compact.csv", "ds,y\n20240103,2\n20240105,1\n")
     frame = read_series(path, id_col=None, date_format="%Y%m%d")
     assert pd.api.types.is_datetime64_any_dtype(frame["ds"])
     assert list(frame["ds"]) == [pd.Timestamp("2024-01-03"), pd.Timestamp("2024-01-05")]
@@ -200,8 +207,8 @@ def test_read_series_parquet_long_format(tmp_path, suffix):
     pd.DataFrame(
         {
             "unique_id": ["b", "a", "a"],
-            "ds": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"]),
-            "y": [1, 2, 3],
+            "ds": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-02"]),
+            "y": [1, 3, 2],
         }
     ).to_parquet(path)
     frame = read_series(path)
@@ -213,7 +220,7 @@ def test_read_series_parquet_long_format(tmp_path, suffix):
 
 def test_read_series_parquet_with_column_mapping(tmp_path):
     path = tmp_path / "mapped.parquet"
-    pd.DataFrame({"id": ["x", "x"], "t": [2, 1], "v": [1.0, 2.0]}).to_parquet(path)
+    pd.DataFrame({"id": ["x", "x"], "t": [1, 2], "v": [2.0, 1.0]}).to_parquet(path)
     frame = read_series(path, id_col="id", time_col="t", value_col="v")
     assert list(frame.itertuples(index=False, name=None)) == [("x", 1, 2.0), ("x", 2, 1.0)]
 
