@@ -84,9 +84,8 @@ def trial(
         planned, frame, parent_run_id=parent_run_id, tracking_uri=tracking_uri, threads=threads, repairs=repairs
     )
     get_run_logger().info(
-        "%s %s: score %.4f in %.1f s (start-up %.2f s) on %s",
+        "%s: score %.4f in %.1f s (start-up %.2f s) on %s",
         planned.name,
-        planned.overrides,
         result.score,
         result.seconds,
         result.startup_seconds,

@@ -30,7 +30,7 @@ def test_grid_runs_every_combination_in_order_each_with_its_own_seed():
     assert trials[3].config.window.lookback == 20
     assert trials[3].config.model.units == [8, 4]
     assert trials[3].config.window.horizon == 1  # untouched settings keep the base config's value
-    assert [t.name for t in trials] == ["trial-000", "trial-001", "trial-002", "trial-003"]
+    assert trials[1].name == "trial-001 lookback=10 units=[8, 4] learning_rate=0.01"  # told apart in the run list
 
 
 def test_a_grid_larger_than_trials_is_refused():
