@@ -47,7 +47,7 @@ class Trial:
 
     @property
     def name(self) -> str:
-        """The trial's MLflow run name: its number and what it sets, e.g. `trial-001 units=[8, 4] learning_rate=0.01`."""
+        """The MLflow run name: number and settings, e.g. `trial-001 units=[8, 4] learning_rate=0.01`."""
         settings = " ".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in self.overrides.items())
         return f"trial-{self.index:03d} {settings}".rstrip()
 
