@@ -174,6 +174,9 @@ class TrainConfig(_Section):
     optimizer: Literal["adam", "rmsprop", "sgd"] = "adam"
     loss: Literal["mse", "mae", "huber"] = "mse"
     epochs_per_check: int = Field(10, ge=1, description="passes between validation checks and logged losses")
+    max_steps: int | None = Field(
+        4000, ge=1, description="gradient steps per network at most: long series get fewer passes; None = no cap"
+    )
     early_stopping_patience: int | None = Field(5, ge=1, description="checks without improvement; None = off")
     seed: int = 42
     ensemble: int = Field(

@@ -86,3 +86,16 @@ def test_predict_batched_matches_keras_predict(tiny_cfg, sine_data):
     _, data = sine_data
     model = build_model(tiny_cfg.model, lookback=tiny_cfg.window.lookback, horizon=1)
     np.testing.assert_allclose(predict_batched(model, data.train.X), model.predict(data.train.X, verbose=0), rtol=1e-5)
+
+
+def test_a_long_series_gets_fewer_passes_not_more_steps_than_max_steps():
+    from lstm_pipeline.config import TrainConfig
+    from lstm_pipeline.training import schedule
+
+    short = TrainConfig(epochs=200, epochs_per_check=10, batch_size=32, max_steps=4000)
+    assert schedule(100, short) == short  # 4 steps a pass: 800 steps, under the cap
+    long = schedule(4000, short)  # 125 steps a pass: 200 passes would be 25,000 steps
+    assert (long.epochs, long.epochs_per_check) == (32, 1)
+    assert long.epochs * 125 <= 4000 and long.epochs // long.epochs_per_check >= 20  # as many checks, or more
+    uncapped = short.model_copy(update={"max_steps": None})
+    assert schedule(4000, uncapped) == uncapped
