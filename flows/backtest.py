@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.data_gate import choose_settings, data_gate, load_series
-from lstm_pipeline.config import PipelineConfig, file_source, load_config
+from lstm_pipeline.config import PipelineConfig, check_output_dirs, file_source, load_config
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,6 +72,7 @@ def backtest(
     from lstm_pipeline.tracking import use_tracking_store
 
     cfg = with_backtest(load_config(config_path, {**(overrides or {}), **file_source(data)}))
+    check_output_dirs(cfg)  # a deployment run's parameters reach here without the CLI's check
     uri = use_tracking_store()
     raw = load_series(cfg)
     cfg = choose_settings(raw, cfg)

@@ -22,7 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.data_gate import choose_settings, data_gate, load_series
 from flows.train import Fallback, gate, register_model
-from lstm_pipeline.config import PipelineConfig, SweepConfig, file_source, load_config
+from lstm_pipeline.config import PipelineConfig, SweepConfig, check_output_dirs, file_source, load_config
 from lstm_pipeline.resilience import tracking_errors
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ def sweep(
 
     began = time.perf_counter()
     cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
+    check_output_dirs(cfg)  # a deployment run's parameters reach here without the CLI's check
     check_prefect_server(cfg)
     uri = use_tracking_store()
     raw = load_series(cfg)

@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.backtest import backtest_task
 from flows.data_gate import choose_settings, data_gate, load_series
 from flows.links import flow_run_tags
-from lstm_pipeline.config import PipelineConfig, file_source, load_config
+from lstm_pipeline.config import PipelineConfig, check_output_dirs, file_source, load_config
 from lstm_pipeline.resilience import tracking_errors
 
 if TYPE_CHECKING:
@@ -216,6 +216,7 @@ def train(
     from lstm_pipeline.windowing import min_history
 
     cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
+    check_output_dirs(cfg)  # a deployment run's parameters reach here without the CLI's check
     uri = use_tracking_store()
     raw = load_series(cfg)
     cfg = choose_settings(raw, cfg)
