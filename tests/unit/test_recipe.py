@@ -185,3 +185,14 @@ def test_mixed_windows_are_refused_uncut():
 
     with pytest.raises(ValueError, match="mixed"):
         make_windows(monthly(60), load_config(None, {}).window, season_length=12)
+
+
+def test_a_short_window_is_unanchored_unless_the_series_trends():
+    t = np.arange(120, dtype="float64")
+    season = np.sin(2 * np.pi * t / 12)
+    short = {"window.horizon": 4, "window.lookback": 6}  # half a season
+    level = resolve(load_config(None, short), monthly(120).assign(y=10 + season))
+    rising = resolve(load_config(None, short), monthly(120).assign(y=10 + season + 0.1 * t))
+    assert (level.window.anchor, rising.window.anchor) == ("none", "mixed")
+    spanning = resolve(load_config(None, {"window.horizon": 4, "window.lookback": 12}), monthly(120).assign(y=season))
+    assert spanning.window.anchor == "mixed"  # a window over a whole season is anchored anyway
