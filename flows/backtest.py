@@ -69,7 +69,7 @@ def backtest(
     `backtest.windows` (default here: 3 when the config leaves it at 0) sets the number of origins.
     """
     from lstm_pipeline.backtest import backtest_min_length, plan_folds
-    from lstm_pipeline.tracking import use_tracking_store
+    from lstm_pipeline.store import use_tracking_store
 
     cfg = with_backtest(load_config(config_path, {**(overrides or {}), **file_source(data)}))
     check_output_dirs(cfg)  # a deployment run's parameters reach here without the CLI's check

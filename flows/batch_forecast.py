@@ -34,7 +34,7 @@ class ForecastSummary:
 def resolve_model(name: str, ref: str) -> tuple[RegisteredModel, dict[str, Any], str]:
     """The registered version, what it was trained on, and the experiment of its training run."""
     from lstm_pipeline.registry import model_contract, resolve
-    from lstm_pipeline.tracking import experiment_of
+    from lstm_pipeline.store import experiment_of
 
     model = resolve(name, ref)
     return model, model_contract(model.uri), experiment_of(model.run_id)
@@ -131,7 +131,7 @@ def batch_forecast(
     contract and match what the model was trained on.
     """
     from lstm_pipeline.forecasting import check_slot_free, slot_path, store_id
-    from lstm_pipeline.tracking import use_tracking_store
+    from lstm_pipeline.store import use_tracking_store
 
     chosen = {"forecast.output_dir": output_dir, "forecast.horizon": horizon, "tracking.model_name": model_name}
     overrides = {**(overrides or {}), **{k: v for k, v in chosen.items() if v is not None}}

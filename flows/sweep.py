@@ -122,8 +122,9 @@ def sweep(
     `data` is a CSV or Parquet file to train on instead of the configured source. The best trial
     (lowest score) is registered and goes through the same promotion gate as the `train` flow.
     """
+    from lstm_pipeline.store import use_tracking_store
     from lstm_pipeline.sweep import fail_parent_run, finish_parent_run, plan_trials, start_parent_run
-    from lstm_pipeline.tracking import LoggedRun, use_tracking_store
+    from lstm_pipeline.tracking import LoggedRun
     from lstm_pipeline.windowing import min_history
 
     began = time.perf_counter()

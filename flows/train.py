@@ -212,7 +212,8 @@ def train(
     With `promotion.fallback: classic`, a candidate that does not beat seasonal naive is followed
     by the best classic baseline, registered under the same name and gated against the champion.
     """
-    from lstm_pipeline.tracking import end_run_unless_finished, use_tracking_store
+    from lstm_pipeline.store import use_tracking_store
+    from lstm_pipeline.tracking import end_run_unless_finished
     from lstm_pipeline.windowing import min_history
 
     cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})

@@ -33,7 +33,7 @@ def pipeline_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LSTM_PIPELINE_HOME", str(home))
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlruns' / 'mlflow.db'}")
-        from lstm_pipeline.tracking import use_tracking_store
+        from lstm_pipeline.store import use_tracking_store
 
         use_tracking_store()
         yield home

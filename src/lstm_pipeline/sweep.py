@@ -258,7 +258,8 @@ def start_parent_run(cfg: PipelineConfig, trials: Sequence[Trial]) -> tuple[str,
     """Open the sweep's parent run (config, search space, plan); return (run id, experiment id)."""
     import mlflow
 
-    from lstm_pipeline.tracking import ensure_experiment, run_tags
+    from lstm_pipeline.provenance import run_tags
+    from lstm_pipeline.store import ensure_experiment
 
     experiment_id = ensure_experiment(cfg.tracking.experiment)
     client = mlflow.MlflowClient()

@@ -220,7 +220,7 @@ def test_a_constant_series_forecasts_its_constant(pipeline_home, tmp_path):
 
 def test_the_same_forecast_slot_twice_gives_one_identical_output(pipeline_home, tmp_path, monkeypatch):
     from lstm_pipeline.forecasting import store_id
-    from lstm_pipeline.tracking import tracking_uri
+    from lstm_pipeline.store import tracking_uri
 
     train(overrides=tiny("slots"))
     monkeypatch.setenv("LSTM_PIPELINE_OUTPUT_ROOT", str(tmp_path))  # the operator allows a root outside the home

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from lstm_pipeline.config import load_config
-from lstm_pipeline.tracking import tracking_uri
+from lstm_pipeline.store import tracking_uri
 from tests.integration.conftest import TINY, fit_and_log
 
 pytestmark = pytest.mark.integration

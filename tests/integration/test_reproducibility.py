@@ -17,7 +17,7 @@ import mlflow
 import pytest
 
 from lstm_pipeline.config import load_config
-from lstm_pipeline.tracking import ENVIRONMENT_ARTIFACT, VERSION_TAGS
+from lstm_pipeline.provenance import ENVIRONMENT_ARTIFACT, VERSION_TAGS
 from lstm_pipeline.training import train_and_save
 from tests.integration.conftest import TINY, fit_and_log
 from tests.integration.test_training import weights_digest

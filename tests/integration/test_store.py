@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from lstm_pipeline.errors import TrackingStoreError
-from lstm_pipeline.tracking import log_training_data, use_tracking_store
+from lstm_pipeline.store import use_tracking_store
+from lstm_pipeline.tracking import log_training_data
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,6 @@ import json
 import pathlib
 from pathlib import Path
 
-import keras
 import mlflow
 import pytest
 from mlflow.pyfunc.model import PythonModel
@@ -21,9 +20,10 @@ from lstm_pipeline.config import load_config
 from lstm_pipeline.contract import frequencies
 from lstm_pipeline.errors import ModelLoadError
 from lstm_pipeline.model import build_model, load_network
+from lstm_pipeline.packaging import PYFUNC_FILE
 from lstm_pipeline.registry import RegisteredModel, load, register, resolve
 from lstm_pipeline.sources import load_series
-from lstm_pipeline.tracking import PYFUNC_FILE, ensure_experiment
+from lstm_pipeline.store import ensure_experiment
 from tests.integration.conftest import TINY
 
 pytestmark = [
@@ -34,6 +34,10 @@ pytestmark = [
 
 def lambda_network(path: Path, sentinel: Path) -> Path:
     """A `.keras` file whose Lambda layer creates `sentinel` whenever the network is rebuilt."""
+    # Not at the top: imported at collection, absl's handler keeps pytest's stderr capture, and the
+    # unit tests' CLI runs (Prefect's logging setup closes old handlers) close it for the session.
+    import keras
+
     # Built from source so the path is a constant of the lambda's byte code, which Keras stores.
     touch = eval(f"lambda t: (__import__('pathlib').Path({str(sentinel)!r}).touch(), t)[1]")
     inputs = keras.Input(shape=(5, 1))
@@ -120,6 +124,8 @@ def test_a_keras_archive_with_a_lambda_layer_is_refused(tmp_path):
     with pytest.raises(ModelLoadError, match="Lambda"):
         load(model)
     assert not sentinel.exists()
+    import keras
+
     keras.saving.load_model(path, safe_mode=False)  # the payload is live: loaded unsafely, it runs
     assert sentinel.exists()
 
