@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from lstm_pipeline.config import PipelineConfig
-from lstm_pipeline.packaging import log_baseline_model, log_model, verify_logged_model, without_mlflow_hints
+from lstm_pipeline.logged_model import log_baseline_model, log_model, verify_logged_model, without_mlflow_hints
 from lstm_pipeline.provenance import ENVIRONMENT_ARTIFACT, environment_requirements, run_tags
 from lstm_pipeline.store import ensure_experiment, tracking_uri
 

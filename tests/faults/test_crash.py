@@ -107,7 +107,7 @@ def test_sigterm_mid_fit_ends_the_mlflow_run_and_the_prefect_run(sigterm: Crashe
 def test_after_sigkill_a_rerun_succeeds_and_every_version_is_complete(sigterm: Crashed, home: Path, prefect_server):
     import mlflow
 
-    from lstm_pipeline.packaging import verify_logged_model
+    from lstm_pipeline.logged_model import verify_logged_model
 
     killed = crash_while_fitting(home, prefect_server, signal.SIGKILL, "sigkill")
     assert killed.returncode == -signal.SIGKILL

@@ -19,8 +19,8 @@ from mlflow.pyfunc.model import PythonModel
 from lstm_pipeline.config import load_config
 from lstm_pipeline.contract import frequencies
 from lstm_pipeline.errors import ModelLoadError
+from lstm_pipeline.logged_model import PYFUNC_FILE
 from lstm_pipeline.model import build_model, load_network
-from lstm_pipeline.packaging import PYFUNC_FILE
 from lstm_pipeline.registry import RegisteredModel, load, register, resolve
 from lstm_pipeline.sources import load_series
 from lstm_pipeline.store import ensure_experiment
