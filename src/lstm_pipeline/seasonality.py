@@ -48,6 +48,7 @@ _CALENDAR = {
     "W": (52, 13),
     "D": (7, 14),
     "B": (5, 10),
+    "C": (5, 10),  # custom business days
     "h": (24, 48),
     "H": (24, 48),
 }
@@ -68,7 +69,9 @@ def calendar_defaults(freq: str | None) -> tuple[int, int] | None:
     except ValueError:
         return None
     base = offset.name.split("-")[0]
-    for prefix in (base, base.rstrip("SE"), base[:1]):
+    # Business month, quarter and year ends or starts ("BME", "BQS", "BYE") keep their calendar period.
+    business = base[1:].rstrip("SE") if base[:1] in ("B", "C") and base[1:2] in ("M", "Q", "Y", "A") else base
+    for prefix in (base, base.rstrip("SE"), business, base[:1]):
         if prefix in _CALENDAR:
             season, horizon = _CALENDAR[prefix]
             return (season, horizon) if offset.n == 1 else (max(1, season // offset.n), horizon)

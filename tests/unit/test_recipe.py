@@ -85,7 +85,10 @@ def test_scaler_state_round_trips_with_the_new_fields():
 
 @pytest.mark.parametrize(
     ("freq", "expected"),
-    [("MS", (12, 18)), ("QS-OCT", (4, 8)), ("W-SUN", (52, 13)), ("D", (7, 14)), ("h", (24, 48)), ("YE-DEC", (1, 6))],
+    [
+        *[("MS", (12, 18)), ("QS-OCT", (4, 8)), ("W-SUN", (52, 13)), ("D", (7, 14)), ("h", (24, 48))],
+        *[("YE-DEC", (1, 6)), ("B", (5, 10)), ("BMS", (12, 18)), ("BQE-DEC", (4, 8)), ("BYE-DEC", (1, 6))],
+    ],
 )
 def test_calendar_defaults_per_frequency(freq, expected):
     assert calendar_defaults(freq) == expected
