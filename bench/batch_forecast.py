@@ -17,7 +17,7 @@ import pandas as pd
 from lstm_pipeline.config import ModelConfig
 from lstm_pipeline.forecasting import forecast, predict_batched
 from lstm_pipeline.model import build_model
-from lstm_pipeline.windowing import Scaler
+from lstm_pipeline.recipe import Scaler
 
 N_SERIES, LOOKBACK, HORIZON, LOOP_SAMPLE = 10_000, 48, 24, 200
 

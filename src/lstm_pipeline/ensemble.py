@@ -22,8 +22,9 @@ from lstm_pipeline.forecasting import forecast, median_forecast, predict_batched
 if TYPE_CHECKING:
     import keras
 
+    from lstm_pipeline.recipe import Scaler
     from lstm_pipeline.training import TrainingResult
-    from lstm_pipeline.windowing import Scaler, WindowedData
+    from lstm_pipeline.windowing import WindowedData
 
 
 @dataclass(frozen=True)

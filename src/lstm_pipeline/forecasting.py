@@ -15,7 +15,7 @@ import pandas as pd
 
 from lstm_pipeline.contract import series_frequency
 from lstm_pipeline.errors import ConfigError, DataValidationError, OutputConflictError, TrainingDivergedError
-from lstm_pipeline.windowing import Scaler
+from lstm_pipeline.recipe import Scaler
 
 Predict = Callable[[np.ndarray], np.ndarray]
 _MAX_BATCH = 8192

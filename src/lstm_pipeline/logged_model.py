@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -20,6 +21,20 @@ if TYPE_CHECKING:
 
 PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 BASELINE_FILE = Path(__file__).with_name("baseline_model.py")
+# What a logged model bundles as its code: the modules it imports at load and predict, nothing of
+# the config, CLI, flows, tracking or sweep (tests/unit/test_architecture.py checks the closure).
+_SHARED = ("__init__", "errors", "contract", "seasonality", "recipe", "intervals", "forecasting")
+SERVING_MODULES = (*_SHARED, "model", "pyfunc_model")
+BASELINE_MODULES = (*_SHARED, "crossval", "baseline_model")
+
+
+def serving_code(workdir: Path, modules: tuple[str, ...]) -> str:
+    """A copy of the package with only `modules` in it, for `code_paths`; returns its folder."""
+    package = workdir / "code" / PYFUNC_FILE.parent.name
+    package.mkdir(parents=True)
+    for name in modules:
+        shutil.copy2(PYFUNC_FILE.with_name(f"{name}.py"), package / f"{name}.py")
+    return str(package)
 
 
 def log_model(
@@ -59,7 +74,7 @@ def log_model(
             name="model",
             python_model=str(PYFUNC_FILE),
             artifacts={**networks, "preprocessing": str(state_path)},
-            code_paths=[str(PYFUNC_FILE.parent)],
+            code_paths=[serving_code(Path(workdir), SERVING_MODULES)],
             signature=infer_signature(history, sample_out, params={"horizon": cfg.window.horizon}),
             pip_requirements=pip_requirements(),
             metadata=contract,
@@ -98,7 +113,7 @@ def log_baseline_model(cfg: PipelineConfig, frame: pd.DataFrame, method: str) ->
             name="model",
             python_model=str(BASELINE_FILE),
             artifacts={"baseline": str(state_path)},
-            code_paths=[str(BASELINE_FILE.parent)],
+            code_paths=[serving_code(Path(workdir), BASELINE_MODULES)],
             signature=infer_signature(history, sample_out, params={"horizon": cfg.window.horizon}),
             pip_requirements=pip_requirements(BASELINE_REQUIREMENTS),
             metadata=contract,

@@ -7,11 +7,12 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lstm_pipeline.config import ModelConfig
 from lstm_pipeline.errors import ModelLoadError
 
 if TYPE_CHECKING:
     import keras
+
+    from lstm_pipeline.config import ModelConfig  # type only: a served model loads without the config
 
 
 # Short sequences run faster as straight-line code than in a loop over timesteps (measured: ~1/3 off a

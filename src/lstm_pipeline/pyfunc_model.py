@@ -31,7 +31,7 @@ class LstmForecaster(PythonModel):
         # Import everything predict needs now: the model's files may be gone once it is loaded.
         from lstm_pipeline import contract, forecasting, intervals  # noqa: F401
         from lstm_pipeline.model import load_network
-        from lstm_pipeline.windowing import Scaler
+        from lstm_pipeline.recipe import Scaler
 
         state = json.loads(Path(context.artifacts["preprocessing"]).read_text(encoding="utf-8"))
         members = state.get("members") or [state]  # a one-network model logged before ensembles

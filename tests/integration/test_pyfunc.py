@@ -25,6 +25,7 @@ FRESH_PROCESS = textwrap.dedent("""
     out.to_parquet({result!r})
     import lstm_pipeline
     print("CODE_FROM", lstm_pipeline.__file__)
+    print("LOADED", sorted(m for m in sys.modules if m.startswith("lstm_pipeline.")))
 """)
 
 
@@ -38,6 +39,9 @@ def test_logged_ensemble_forecasts_in_a_fresh_process_the_median_of_its_members(
     np.testing.assert_allclose(expected["yhat"], np.median(np.stack(members), axis=0))
     done = predict_in_fresh_process(logged.model_uri, frame, tmp_path)
     assert str(PROJECT / "src") not in done.stdout, "the model must load its own bundled code"
+    bundled = {p.stem for p in Path(done.stdout.split("CODE_FROM ")[1].split()[0]).parent.glob("*.py")}
+    assert "config" not in bundled and "tracking" not in bundled and "pyfunc_model" in bundled  # the serving core
+    assert "lstm_pipeline.config" not in done.stdout.split("LOADED")[1]
     got = pd.read_parquet(tmp_path / "out.parquet")
     assert list(got["ds"]) == list(range(100, 107))
     pd.testing.assert_frame_equal(got, expected, rtol=1e-6)

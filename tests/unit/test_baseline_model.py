@@ -13,7 +13,7 @@ from lstm_pipeline.baseline_model import ClassicForecaster
 from lstm_pipeline.errors import DataValidationError
 from lstm_pipeline.forecasting import forecast
 from lstm_pipeline.pyfunc_model import LstmForecaster
-from lstm_pipeline.windowing import Scaler
+from lstm_pipeline.recipe import Scaler
 
 SEASON = 7
 

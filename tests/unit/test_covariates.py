@@ -9,7 +9,8 @@ import pytest
 from lstm_pipeline.config import WindowConfig, load_config
 from lstm_pipeline.errors import ConfigError, DataValidationError
 from lstm_pipeline.forecasting import forecast
-from lstm_pipeline.windowing import Scaler, calendar_features, make_windows
+from lstm_pipeline.recipe import Scaler, calendar_features
+from lstm_pipeline.windowing import make_windows
 
 QUARTER = 2 * np.pi / 4  # a quarter of a cycle: sin 1, cos 0
 

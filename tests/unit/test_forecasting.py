@@ -11,7 +11,7 @@ import pytest
 
 from lstm_pipeline.errors import DataValidationError
 from lstm_pipeline.forecasting import forecast, write_forecasts
-from lstm_pipeline.windowing import Scaler
+from lstm_pipeline.recipe import Scaler
 
 
 class RecordingPredict:

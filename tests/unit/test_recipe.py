@@ -9,9 +9,9 @@ import pytest
 from lstm_pipeline.config import PromotionConfig, load_config
 from lstm_pipeline.data_defaults import resolve
 from lstm_pipeline.promotion import Champion, comparability, decide
+from lstm_pipeline.recipe import Scaler
 from lstm_pipeline.registry import RegisteredModel
 from lstm_pipeline.seasonality import calendar_defaults, project_cycle, seasonal_component
-from lstm_pipeline.windowing import Scaler
 
 RNG = np.random.default_rng(7)
 

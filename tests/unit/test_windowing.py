@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from lstm_pipeline.config import WindowConfig
 from lstm_pipeline.errors import DataValidationError
-from lstm_pipeline.windowing import Scaler, make_windows, min_history
+from lstm_pipeline.recipe import Scaler
+from lstm_pipeline.windowing import make_windows, min_history
 
 
 def series(uid: str, values, ds=None) -> pd.DataFrame:
