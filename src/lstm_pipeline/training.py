@@ -72,7 +72,7 @@ def schedule(train_windows: int, cfg: TrainConfig) -> TrainConfig:
 
     200 passes over 100 windows are 800 steps; over 4,000 windows (a year of half-hours) they are
     25,000, which costs minutes per network and buys nothing a few passes over that much data do
-    not. The checks stay about as many, so early stopping keeps its meaning.
+    not. There are as many validation checks or more, so early stopping keeps its meaning.
     """
     steps_per_pass = math.ceil(train_windows / cfg.batch_size)
     if cfg.max_steps is None or cfg.epochs * steps_per_pass <= cfg.max_steps:
