@@ -26,7 +26,12 @@ TRENDING = 0.6
 
 
 def resolve(cfg: PipelineConfig, frame: pd.DataFrame) -> PipelineConfig:
-    """`cfg` with every unset data-dependent setting derived from `frame` (all of them set afterwards)."""
+    """`cfg` with every unset data-dependent setting derived from `frame` (all of them set afterwards).
+
+    A frame with no rows leaves `cfg` as it is: the data contract's "at least one series" says why.
+    """
+    if frame.empty:
+        return cfg
     freq = _common_frequency(frame)
     calendar = calendar_defaults(freq)
     w, window_set = cfg.window, cfg.window.model_fields_set

@@ -161,6 +161,12 @@ def test_runs_and_versions_are_named_and_described_for_the_mlflow_ui(pipeline_ho
     assert version.description == f"@champion: {summary.decision.reason}."
 
 
+def test_a_file_with_only_a_header_is_refused_by_the_contract_not_a_crash(pipeline_home, tmp_path):
+    (tmp_path / "header.csv").write_text("unique_id,ds,y\n")
+    with pytest.raises(DataValidationError, match="at least one series"):
+        train(overrides=tiny("header-only"), data=str(tmp_path / "header.csv"))
+
+
 def test_a_file_out_of_time_order_is_refused_until_the_sort_repair_is_asked_for(pipeline_home, tmp_path):
     from lstm_pipeline.sources import seed_sine
 
