@@ -44,10 +44,11 @@ def resolve_model(name: str, ref: str) -> tuple[RegisteredModel, dict[str, Any],
 def load_history(cfg: PipelineConfig, known_series: set[str], cutoff: pd.Timestamp | None) -> pd.DataFrame:
     """The configured history, cut at `cutoff` (what was known then), without unknown series if asked."""
     from lstm_pipeline.forecasting import history_as_of
+    from lstm_pipeline.repairs import in_time_order
     from lstm_pipeline.sources import load_series
 
     # Forecasting reads the history as it is (no contract to break): time order is all the plot needs.
-    history = load_series(cfg.source).sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
+    history = in_time_order(load_series(cfg.source))
     if cutoff is not None:
         history, later = history_as_of(history, cutoff)
         if later:

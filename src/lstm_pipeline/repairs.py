@@ -29,7 +29,7 @@ def repair(frame: pd.DataFrame, cfg: RepairConfig, *, freq: str | None = None) -
     done: list[Repair] = []
     if cfg.sort:
         done += _sorted_record(frame)
-        frame = _sort(frame)
+        frame = in_time_order(frame)
     if cfg.drop_duplicates:
         deduplicated = frame.drop_duplicates(ignore_index=True)
         if dropped := len(frame) - len(deduplicated):
@@ -68,7 +68,8 @@ def fill_gaps(frame: pd.DataFrame, *, max_gap: int, freq: str | None = None) -> 
     return pd.concat(parts, ignore_index=True) if parts else frame, filled
 
 
-def _sort(frame: pd.DataFrame) -> pd.DataFrame:
+def in_time_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows in (unique_id, ds) order, ties kept as they came."""
     return frame.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
 
 
