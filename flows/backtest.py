@@ -7,7 +7,7 @@ the same backtest when `backtest.windows` is set, and its errors calibrate the m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -62,16 +62,22 @@ def log_backtest_run(cfg: PipelineConfig, frame: pd.DataFrame, result: BacktestR
 
 @flow(name="backtest", log_prints=True)
 def backtest(
-    config_path: str | None = None, overrides: dict[str, Any] | None = None, data: str | None = None
+    config_path: str | None = None, config: PipelineConfig | None = None, data: str | None = None
 ) -> BacktestSummary:
-    """Rolling-origin backtest of a config (YAML path + `section.key` overrides) on its series or `data`.
+    """Rolling-origin backtest of a config on its series or `data`.
 
     `backtest.windows` (default here: 3 when the config leaves it at 0) sets the number of origins.
+
+    Args:
+        config_path: a YAML config file; none = the built-in defaults.
+        config: settings laid over the file, by section (`{"backtest": {"windows": 5}}`).
+        data: a CSV or Parquet file to backtest on instead of the configured source.
+
     """
     from lstm_pipeline.backtest import backtest_min_length, plan_folds
     from lstm_pipeline.store import use_tracking_store
 
-    cfg = with_backtest(load_config(config_path, {**(overrides or {}), **file_source(data)}))
+    cfg = with_backtest(load_config(config_path, config, file_source(data)))
     check_output_dirs(cfg)  # a deployment run's parameters reach here without the CLI's check
     uri = use_tracking_store()
     raw = load_series(cfg)

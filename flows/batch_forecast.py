@@ -117,7 +117,7 @@ def batch_forecast(
     output_dir: str | None = None,
     as_of: str | None = None,
     config_path: str | None = None,
-    overrides: dict[str, Any] | None = None,
+    config: PipelineConfig | None = None,
 ) -> ForecastSummary:
     """Forecast every series of the history with a registered model and write Parquet.
 
@@ -130,13 +130,24 @@ def batch_forecast(
     (and cuts there); any other run takes now. The same slot run twice gives one, identical output;
     a slot holding another model's forecasts is never replaced. The history must pass the data
     contract and match what the model was trained on.
+
+    Args:
+        model_name: the registered model (default: tracking.model_name).
+        alias: an alias or a version number (default: tracking.alias, champion).
+        data: a CSV or Parquet history file (default: the configured source).
+        horizon: steps ahead (default: the model's horizon).
+        output_dir: the root of the forecast slots (default: forecast.output_dir).
+        as_of: the slot's date, YYYY-MM-DD; the history is cut there.
+        config_path: a YAML config file; none = the built-in defaults.
+        config: settings laid over the file, by section (`{"forecast": {"unknown_series": "skip"}}`).
+
     """
     from lstm_pipeline.forecasting import check_slot_free, slot_path, store_id
     from lstm_pipeline.store import use_tracking_store
 
     chosen = {"forecast.output_dir": output_dir, "forecast.horizon": horizon, "tracking.model_name": model_name}
-    overrides = {**(overrides or {}), **{k: v for k, v in chosen.items() if v is not None}}
-    cfg = load_config(config_path, {**overrides, **file_source(data)})
+    given = {k: v for k, v in chosen.items() if v is not None}
+    cfg = load_config(config_path, config, given, file_source(data))
     root = resolve_output_dir("forecast.output_dir", cfg.forecast.output_dir)
     slot, cutoff = as_of_slot(as_of)
     uri = use_tracking_store()

@@ -69,7 +69,7 @@ def validate_series(
         model_freq=trained_freq,
         known_series=None if trained_freq is None else set(trained_freq),
         docs_dir=folder / "data_docs",
-        history_why=history_needed(cfg, context, min_length),
+        history_why=history_needed(cfg.window, context, min_length),
     )
     write_report(report, folder)
     create_markdown_artifact(

@@ -115,12 +115,18 @@ def run_trials(
 @flow(name="sweep", log_prints=True)
 @tracking_errors
 def sweep(
-    config_path: str | None = None, overrides: dict[str, Any] | None = None, data: str | None = None
+    config_path: str | None = None, config: PipelineConfig | None = None, data: str | None = None
 ) -> SweepSummary:
     """Run the `sweep` section's trials (parallel on Dask), log them under one parent MLflow run, gate the best.
 
-    `data` is a CSV or Parquet file to train on instead of the configured source. The best trial
-    (lowest score) is registered and goes through the same promotion gate as the `train` flow.
+    The best trial (lowest score) is registered and goes through the same promotion gate as the
+    `train` flow.
+
+    Args:
+        config_path: a YAML config file; none = the built-in defaults.
+        config: settings laid over the file, by section (`{"sweep": {"trials": 4}}`).
+        data: a CSV or Parquet file to train on instead of the configured source.
+
     """
     from lstm_pipeline.store import use_tracking_store
     from lstm_pipeline.sweep import fail_parent_run, finish_parent_run, plan_trials, start_parent_run
@@ -128,7 +134,7 @@ def sweep(
     from lstm_pipeline.windowing import min_history
 
     began = time.perf_counter()
-    cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
+    cfg = load_config(config_path, config, file_source(data))
     check_output_dirs(cfg)  # a deployment run's parameters reach here without the CLI's check
     check_prefect_server(cfg)
     uri = use_tracking_store()

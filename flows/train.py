@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -170,7 +170,7 @@ def fallback_gate(
     from lstm_pipeline.registry import register
     from lstm_pipeline.tracking import BASELINE_KIND_TAG, log_baseline_run
 
-    method = best_baseline(metrics, cfg)
+    method = best_baseline(metrics, cfg.evaluate)
     logged = log_baseline_run(cfg, frame, method, metrics)
     tags = {
         BASELINE_KIND_TAG: "baseline",
@@ -202,21 +202,28 @@ def gate(
 @flow(name="train", log_prints=True)
 @tracking_errors
 def train(
-    config_path: str | None = None, overrides: dict[str, Any] | None = None, data: str | None = None
+    config_path: str | None = None, config: PipelineConfig | None = None, data: str | None = None
 ) -> TrainSummary:
-    """Train the LSTM ensemble on a config (YAML path + `section.key` overrides), register it, run the gate.
+    """Train the LSTM ensemble on a config, register it, run the promotion gate.
 
-    `data` is a CSV or Parquet file to train on instead of the configured source. Settings the
-    config leaves open come from the data. The new version becomes `champion` only if it beats
-    seasonal naive and the champion on the test part's windows; otherwise it becomes `challenger`.
-    With `promotion.fallback: classic`, a candidate that does not beat seasonal naive is followed
-    by the best classic baseline, registered under the same name and gated against the champion.
+    Settings the config leaves open come from the data. The new version becomes `champion` only
+    if it beats seasonal naive and the champion on the test part's windows; otherwise it becomes
+    `challenger`. With `promotion.fallback: classic`, a candidate that does not beat seasonal
+    naive is followed by the best classic baseline, registered under the same name and gated
+    against the champion.
+
+    Args:
+        config_path: a YAML config file (configs/default.yaml); none = the built-in defaults.
+        config: settings laid over the file, by section (`{"train": {"epochs": 50}}`); a setting
+            left out keeps the file's value, or the data's choice where the file leaves it open.
+        data: a CSV or Parquet file to train on instead of the configured source.
+
     """
     from lstm_pipeline.store import use_tracking_store
     from lstm_pipeline.tracking import end_run_unless_finished
     from lstm_pipeline.windowing import min_history
 
-    cfg = load_config(config_path, {**(overrides or {}), **file_source(data)})
+    cfg = load_config(config_path, config, file_source(data))
     check_output_dirs(cfg)  # a deployment run's parameters reach here without the CLI's check
     uri = use_tracking_store()
     raw = load_series(cfg)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lstm_pipeline.config import MAX_HORIZON
+from lstm_pipeline.config import MAX_HORIZON, PipelineConfig
 from lstm_pipeline.console import NativeLogFilter, command, quiet_console_logs
 from lstm_pipeline.errors import LstmPipelineError
 
@@ -133,13 +133,11 @@ def backtest(
     """Rolling-origin backtest: refit at each origin, score against naive baselines, log one MLflow run."""
     extra = [f"backtest.windows={windows}"] if windows else []
     with _user_errors():
-        parsed = _validated_overrides(config, [*(set_ or []), *extra], data)
+        cfg = _checked_config(config, [*(set_ or []), *extra], data)
         _start_flow_runtime()
         from flows.backtest import backtest as backtest_flow
 
-        summary = backtest_flow(
-            config_path=str(config) if config else None, overrides=parsed, data=str(data) if data else None
-        )
+        summary = backtest_flow(config=cfg)
     m = summary.metrics
     typer.echo(f"\nMLflow run     {summary.run_id} (experiment {summary.experiment_id})")
     typer.echo(
@@ -177,16 +175,13 @@ def sweep(
     chosen = {"sweep.workers": workers, "sweep.trials": trials, "sweep.scheduler_address": scheduler}
     extra = [f"{key}={json.dumps(value)}" for key, value in chosen.items() if value is not None]
     with _user_errors():
-        parsed = _validated_overrides(config, [*(set_ or []), *extra], data)
+        cfg = _checked_config(config, [*(set_ or []), *extra], data)
         from flows.sweep import check_prefect_server
         from flows.sweep import sweep as sweep_flow
-        from lstm_pipeline.config import file_source, load_config
 
-        check_prefect_server(load_config(config, {**parsed, **file_source(data)}))  # before any server starts
+        check_prefect_server(cfg)  # before any server starts
         _start_flow_runtime()
-        summary = sweep_flow(
-            config_path=str(config) if config else None, overrides=parsed, data=str(data) if data else None
-        )
+        summary = sweep_flow(config=cfg)
     _print_sweep(summary)
     _print_ui_hint(summary.tracking_uri)
 
@@ -224,7 +219,7 @@ def demo(
 ) -> None:
     """The whole loop on the noisy sine: train, gate, register, forecast from the champion."""
     with _user_errors():
-        _validated_overrides(config, [*(set_ or []), *_horizon_setting(horizon)], None)  # before training
+        _checked_config(config, [*(set_ or []), *_horizon_setting(horizon)], None)  # before training
     summary = _run_train(config, set_, None)
     _print_train(summary)
     _print_forecast(_run_forecast(None, None, horizon, config, set_, None))
@@ -233,13 +228,11 @@ def demo(
 
 def _run_train(config: Path | None, overrides: list[str] | None, data: Path | None) -> TrainSummary:
     with _user_errors():
-        parsed = _validated_overrides(config, overrides, data)
+        cfg = _checked_config(config, overrides, data)
         _start_flow_runtime()
         from flows.train import train as train_flow
 
-        return train_flow(
-            config_path=str(config) if config else None, overrides=parsed, data=str(data) if data else None
-        )
+        return train_flow(config=cfg)
 
 
 def _run_forecast(
@@ -253,7 +246,7 @@ def _run_forecast(
 ) -> ForecastSummary:
     with _user_errors():
         chosen = [*_horizon_setting(horizon), *([f"tracking.model_name={json.dumps(model)}"] if model else [])]
-        parsed = _validated_overrides(config, [*(overrides or []), *chosen], data)
+        cfg = _checked_config(config, [*(overrides or []), *chosen], data)
         if as_of is not None:
             from lstm_pipeline.forecasting import parse_as_of
 
@@ -267,8 +260,7 @@ def _run_forecast(
             data=str(data) if data else None,
             horizon=horizon,
             as_of=as_of,
-            config_path=str(config) if config else None,
-            overrides=parsed,
+            config=cfg,
         )
 
 
@@ -276,13 +268,13 @@ def _horizon_setting(horizon: int | None) -> list[str]:
     return [] if horizon is None else [f"forecast.horizon={horizon}"]
 
 
-def _validated_overrides(config: Path | None, overrides: list[str] | None, data: Path | None) -> dict[str, object]:
-    """Parse `--set` pairs and validate the whole config and its output folders now, before Prefect starts."""
-    from lstm_pipeline.config import check_output_dirs, file_source, load_config, parse_overrides
+def _checked_config(config: Path | None, overrides: list[str] | None, data: Path | None) -> PipelineConfig:
+    """The run's config (file, `--set` pairs, `--data`), its output folders checked: now, before Prefect starts."""
+    from lstm_pipeline.config import check_output_dirs, file_source, load_config
 
-    parsed = parse_overrides(overrides)
-    check_output_dirs(load_config(config, {**parsed, **file_source(data)}))
-    return parsed
+    cfg = load_config(config, overrides, file_source(data))
+    check_output_dirs(cfg)
+    return cfg
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""One typed config for the whole pipeline: YAML files override defaults, `key=value` overrides win."""
+"""One typed config for the whole pipeline: YAML files override defaults, override layers win (`load_config`)."""
 
 from __future__ import annotations
 
@@ -383,19 +383,31 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def load_config(
-    path: str | Path | None = None,
-    overrides: Mapping[str, Any] | Sequence[str] | None = None,
-) -> PipelineConfig:
-    """Build the config from defaults, an optional YAML file and `section.key=value` overrides."""
+# What can be laid over a config: `section.key -> value` pairs, `["section.key=value", ...]` as the
+# CLI's --set gives them, or a PipelineConfig (its settings that were given, as a flow parameter holds them).
+Overrides = Mapping[str, Any] | Sequence[str] | PipelineConfig | None
+
+
+def load_config(path: str | Path | None = None, *layers: Overrides) -> PipelineConfig:
+    """Build the config from defaults, an optional YAML file and override layers, later layers winning.
+
+    This is the one way settings reach a config: the CLI's `--set`, a flow's typed `config`
+    parameter, a `data` file and a sweep trial's point are all layers. A setting counts as given
+    (`model_fields_set`, which `data_defaults` respects) when a layer or the file names it.
+    """
     data = _read_yaml(Path(path)) if path else {}
-    for dotted, value in parse_overrides(overrides).items():
-        _set_dotted(data, dotted, value)
+    for layer in layers:
+        data = _laid_over(data, _as_tree(layer), PipelineConfig)
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as exc:
         source = f" in {path}" if path else ""
         raise ConfigError(f"invalid config{source}:\n{_describe(exc)}") from None
+
+
+def apply_overrides(base: PipelineConfig, *layers: Overrides) -> PipelineConfig:
+    """`base` with override layers laid over it, validated as a whole (what `base` left unset stays unset)."""
+    return load_config(None, base, *layers)
 
 
 def file_source(path: str | Path | None) -> dict[str, Any]:
@@ -489,6 +501,30 @@ def parse_overrides(overrides: Mapping[str, Any] | Sequence[str] | None) -> dict
     return parsed
 
 
+def _as_tree(layer: Overrides) -> dict[str, Any]:
+    """A layer as nested sections: `{"train": {"epochs": 50}}`; a config gives only its settings that were given."""
+    if isinstance(layer, PipelineConfig):
+        return layer.model_dump(exclude_unset=True)
+    tree: dict[str, Any] = {}
+    for dotted, value in parse_overrides(layer).items():
+        _set_dotted(tree, dotted, value)
+    return tree
+
+
+def _laid_over(data: dict[str, Any], tree: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """`data` with `tree` laid over it: sections merge key by key, any other value (a list, a dict) is replaced."""
+    merged = dict(data)
+    for key, value in tree.items():
+        field = model.model_fields.get(key)
+        section = field.annotation if field else None
+        below = merged.get(key)
+        if isinstance(section, type) and issubclass(section, _Section) and isinstance(value, dict):
+            merged[key] = _laid_over(below if isinstance(below, dict) else {}, value, section)
+        else:
+            merged[key] = value  # an unknown key is kept for validation to name
+    return merged
+
+
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = data
@@ -504,5 +540,8 @@ def _describe(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or "config"
-        lines.append(f"  {where}: {error['msg']}")
+        if error["type"] == "extra_forbidden":
+            lines.append(f"  {where!r} is not a config setting")
+        else:
+            lines.append(f"  {where}: {error['msg']}")
     return "\n".join(lines)

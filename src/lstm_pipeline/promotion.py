@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from lstm_pipeline.config import PipelineConfig, PromotionConfig
+from lstm_pipeline.config import EvaluateConfig, PipelineConfig, PromotionConfig
 from lstm_pipeline.crossval import Forecaster, cross_validation, score, summarize
 from lstm_pipeline.errors import LstmPipelineError, TrainingDivergedError
 
@@ -151,9 +151,9 @@ def promote_fallback(
     )
 
 
-def best_baseline(metrics: dict[str, float], cfg: PipelineConfig) -> str:
+def best_baseline(metrics: dict[str, float], evaluate: EvaluateConfig) -> str:
     """The fallback: seasonal naive or the `evaluate.classic` model with the lowest test MASE (ties: the first)."""
-    methods = ["seasonal_naive", *cfg.evaluate.classic]
+    methods = ["seasonal_naive", *evaluate.classic]
     scored = [(metrics.get(f"test_{m}_mase", float("nan")), i, m) for i, m in enumerate(methods)]
     finite = [entry for entry in scored if np.isfinite(entry[0])]
     return min(finite)[2] if finite else "seasonal_naive"

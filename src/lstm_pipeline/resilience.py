@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import inspect
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -80,6 +81,9 @@ def tracking_errors(fn: Callable[P, R]) -> Callable[P, R]:
                 raise unavailable_error(exc, mlflow.get_tracking_uri()) from exc
             raise
 
+    # Prefect builds a flow's parameter model from its signature, resolving names in the wrapper's
+    # module (this one): hand it the types already resolved in `fn`'s own module.
+    wrapper.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
     return wrapper
 
 

@@ -21,9 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from lstm_pipeline.config import PipelineConfig, SweepConfig
+from lstm_pipeline.config import PipelineConfig, SweepConfig, apply_overrides
 from lstm_pipeline.console import command
 from lstm_pipeline.errors import ConfigError
 
@@ -100,26 +98,10 @@ def _grid(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
 
 def _trial(base: PipelineConfig, index: int, point: dict[str, Any]) -> Trial:
-    overrides = {"train.seed": base.train.seed + index, **point}
-    return Trial(index, point, apply_overrides(base, overrides))
-
-
-def apply_overrides(base: PipelineConfig, overrides: Mapping[str, Any]) -> PipelineConfig:
-    """`base` with `section.key -> value` overrides applied, validated as a whole."""
-    data = base.model_dump()
-    for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        node = data
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None  # type: ignore[assignment]
-        if not isinstance(node, dict) or leaf not in node:
-            raise ConfigError(f"sweep.space key {dotted!r} is not a config setting (e.g. model.units)")
-        node[leaf] = value
     try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"sweep trial {dict(overrides)} is not a valid config: {problems}") from None
+        return Trial(index, point, apply_overrides(base, {"train.seed": base.train.seed + index}, point))
+    except ConfigError as exc:
+        raise ConfigError(f"sweep trial {point} is not a valid config: {exc}") from None
 
 
 def require_prefect_server(sweep: SweepConfig, api_url: str | None) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from lstm_pipeline.config import PipelineConfig, ValidationConfig
+from lstm_pipeline.config import ValidationConfig, WindowConfig
 from lstm_pipeline.contract import REQUIRED_COLUMNS, ROW_RULES, frequencies, rule_columns
 from lstm_pipeline.errors import DataValidationError
 
@@ -150,11 +150,10 @@ def report_folder(root: Path, context: str) -> Path:
     return root / f"{stamp}-{context}-{os.urandom(3).hex()}"
 
 
-def history_needed(cfg: PipelineConfig, context: str, min_length: int) -> str:
+def history_needed(w: WindowConfig, context: str, min_length: int) -> str:
     """Which settings add up to `min_length` points per series, with their values: what a user can change."""
     if context == "forecast":
         return "the model's window.lookback"
-    w = cfg.window
     rest = min_length - (w.lookback + w.horizon + w.val_size)
     if context == "backtest":
         last = f"the backtest's folds {rest} (from backtest.windows, backtest.step and backtest.horizon)"

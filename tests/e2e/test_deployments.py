@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from helpers import PROJECT, Service, Stack, executable, http_json, run
 
-from lstm_pipeline.config import PipelineConfig
+from lstm_pipeline.config import PipelineConfig, load_config
 
 pytestmark = pytest.mark.e2e
 
@@ -35,6 +35,8 @@ TINY: dict[str, Any] = {
 }
 if "promotion" in PipelineConfig.model_fields:
     TINY["promotion.max_vs_seasonal_naive"] = 1000
+# The flows' typed `config` parameter takes sections: {"train": {"epochs": 20, ...}, ...}.
+TINY_CONFIG = load_config(None, TINY).model_dump(mode="json", exclude_unset=True)
 
 
 def prefect(*args: str) -> list[str]:
@@ -99,6 +101,19 @@ def test_deployments_train_register_and_forecast_through_the_servers(stack: Stac
         ]
         assert [s["schedule"]["cron"] for s in deployment["schedules"]]
     assert found["train/weekly"]["parameters"] == {"config_path": "configs/default.yaml"}
+    # The typed parameter: the server holds its schema (the UI's form) and refuses a run that breaks it.
+    schema = found["train/weekly"]["parameter_openapi_schema"]
+    assert schema["properties"]["config"]["anyOf"][0] == {"$ref": "#/definitions/PipelineConfig"}
+    epochs = schema["definitions"]["TrainConfig"]["properties"]["epochs"]
+    assert epochs["type"] == "integer" and epochs["minimum"] == 1
+    assert found["train/weekly"]["enforce_parameter_schema"]
+    refused = run(
+        prefect("deployment", "run", "train/weekly", "--param", 'config={"train": {"epochs": 0}}'),
+        stack.env(),
+        cwd=stack.root,
+        check=False,
+    )
+    assert refused.returncode != 0 and "epochs" in refused.output, refused.describe()
     # The server schedules the next runs (hours or days away); pause the schedules so that no
     # scheduled run can start during the test (pausing also deletes runs already scheduled).
     run(prefect("--no-prompt", "deployment", "schedule", "pause", "--all"), stack.env(), cwd=stack.root)
@@ -117,7 +132,7 @@ def test_deployments_train_register_and_forecast_through_the_servers(stack: Stac
     started = time.time()
     with stack.started(worker):
         trained = run(
-            prefect("deployment", "run", "train/weekly", "--param", f"overrides={json.dumps(TINY)}", "--watch"),
+            prefect("deployment", "run", "train/weekly", "--param", f"config={json.dumps(TINY_CONFIG)}", "--watch"),
             stack.env(),
             cwd=stack.root,
             timeout=300,
@@ -132,7 +147,7 @@ def test_deployments_train_register_and_forecast_through_the_servers(stack: Stac
     assert train_run["state"]["type"] == "COMPLETED", trained.describe()
     assert forecast_run["state"]["type"] == "COMPLETED", forecast.describe()
     assert train_run["deployment_id"] == found["train/weekly"]["id"]
-    assert train_run["parameters"] == {"config_path": "configs/default.yaml", "overrides": TINY}
+    assert train_run["parameters"] == {"config_path": "configs/default.yaml", "config": TINY_CONFIG}
     assert forecast_run["deployment_id"] == found["batch-forecast/daily"]["id"]
 
     # On the MLflow server: the run, the registered version, the alias.

@@ -71,7 +71,7 @@ def champion(tracking: str) -> str:
 
     from flows.train import train
 
-    train(overrides=TINY)
+    train(config=load_config(None, TINY))
     return str(MlflowClient(tracking_uri=tracking).get_model_version_by_alias(MODEL, "champion").version)
 
 

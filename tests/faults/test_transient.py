@@ -16,6 +16,7 @@ from helpers import Service, http_json
 
 from flows.batch_forecast import write
 from flows.train import TrainSummary, train
+from lstm_pipeline.config import load_config
 from lstm_pipeline.errors import TrackingUnavailableError
 from lstm_pipeline.resilience import HTTP_RETRY_DEFAULTS, use_http_retry_defaults
 
@@ -112,7 +113,7 @@ def test_http_retry_defaults_are_bounded_and_the_environment_wins(monkeypatch: p
 def test_a_server_restarting_mid_run_delays_the_run_but_it_completes(against: Service, monkeypatch):
     # Retries long enough to outlast a restart (up to ~2 min: urllib3 sleeps 0, 2, 4, ... 64 s).
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")
-    thread, outcome = in_thread(lambda: train(overrides=tiny("faults-restart")))
+    thread, outcome = in_thread(lambda: train(config=load_config(None, tiny("faults-restart"))))
     wait_for_running_run(against, "faults-restart", thread)
     against.stop(timeout=20)
     assert thread.is_alive()  # the run needs the server to finish: it must ride out the outage
@@ -132,7 +133,7 @@ def test_a_server_restarting_mid_run_delays_the_run_but_it_completes(against: Se
 
 def test_a_server_gone_for_good_fails_the_flow_cleanly(against: Service, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # give up after ~2 s of retries
-    thread, outcome = in_thread(lambda: train(overrides=tiny("faults-outage")))
+    thread, outcome = in_thread(lambda: train(config=load_config(None, tiny("faults-outage"))))
     wait_for_running_run(against, "faults-outage", thread)
     against.stop(timeout=20)
     thread.join(timeout=180)
@@ -148,7 +149,7 @@ def test_a_server_gone_for_good_fails_the_flow_cleanly(against: Service, monkeyp
 
     began = time.monotonic()
     with pytest.raises(TrackingUnavailableError, match="did not answer"):
-        train(overrides=tiny("faults-outage"))  # a flow started while the server is down fails at once
+        train(config=load_config(None, tiny("faults-outage")))  # a flow started while the server is down fails at once
     assert time.monotonic() - began < 30
 
 

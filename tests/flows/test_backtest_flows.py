@@ -10,6 +10,7 @@ import pytest
 from flows.backtest import backtest
 from flows.batch_forecast import batch_forecast
 from flows.train import train
+from lstm_pipeline.config import load_config
 from tests.flows.test_flows import tiny
 
 pytestmark = pytest.mark.flows
@@ -18,7 +19,7 @@ BACKTEST = {"backtest.windows": 4, "backtest.horizon": 3, "backtest.interval_lev
 
 
 def test_backtest_flow_logs_one_run_with_step_metrics_tables_and_plot(pipeline_home):
-    summary = backtest(overrides=tiny("bt-flow", **BACKTEST))
+    summary = backtest(config=load_config(None, tiny("bt-flow", **BACKTEST)))
     client = mlflow.MlflowClient()
     run = client.get_run(summary.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["stage"] == "backtest"
@@ -35,7 +36,7 @@ def test_backtest_flow_logs_one_run_with_step_metrics_tables_and_plot(pipeline_h
 
 
 def test_train_with_a_backtest_forecasts_with_calibrated_intervals(pipeline_home):
-    summary = train(overrides=tiny("bt-train", **BACKTEST))
+    summary = train(config=load_config(None, tiny("bt-train", **BACKTEST)))
     client = mlflow.MlflowClient()
     run = client.get_run(summary.run_id)
     assert run.info.status == "FINISHED"

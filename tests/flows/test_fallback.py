@@ -9,6 +9,7 @@ import pytest
 
 from flows.batch_forecast import batch_forecast
 from flows.train import train
+from lstm_pipeline.config import load_config
 from lstm_pipeline.registry import holder, load
 from lstm_pipeline.sources import seed_sine
 from tests.integration.test_pyfunc import predict_in_fresh_process
@@ -20,7 +21,7 @@ REFUSED = {**QUICK, "promotion.max_vs_seasonal_naive": 0.01}  # no LSTM clears t
 
 
 def run(name: str, **settings: object):
-    return train(overrides={"tracking.experiment": name, "tracking.model_name": name, **settings})
+    return train(config=load_config(None, {"tracking.experiment": name, "tracking.model_name": name, **settings}))
 
 
 def version_tags(name: str, version: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ import pytest
 
 from flows.batch_forecast import batch_forecast
 from flows.train import train
+from lstm_pipeline.config import load_config
 from lstm_pipeline.errors import DataSourceError, DataValidationError, ModelLoadError
 
 pytestmark = pytest.mark.flows
@@ -39,7 +40,7 @@ def versions_of(name: str) -> int:
 
 
 def test_train_then_forecast_from_the_champion(pipeline_home):
-    summary = train(overrides=tiny("loop"))
+    summary = train(config=load_config(None, tiny("loop")))
     client = mlflow.MlflowClient()
     run = client.get_run(summary.run_id)
     assert run.info.status == "FINISHED"
@@ -81,8 +82,10 @@ def test_multi_series_hourly_data_from_a_csv(pipeline_home, tmp_path):
         "window.test_size": 12,
         "evaluate.season_length": 24,
     }
-    train(overrides=tiny("panel", **mapping, **windows), data=str(tmp_path / "s.csv"))
-    result = batch_forecast(model_name="panel", horizon=12, overrides=mapping, data=str(tmp_path / "s.csv"))
+    train(config=load_config(None, tiny("panel", **mapping, **windows)), data=str(tmp_path / "s.csv"))
+    result = batch_forecast(
+        model_name="panel", horizon=12, config=load_config(None, mapping), data=str(tmp_path / "s.csv")
+    )
     written = pd.read_parquet(result.path)
     assert len(written) == 24 and result.series == 2
     first = written[written["unique_id"] == "series_0"]["ds"]
@@ -94,7 +97,7 @@ def test_bad_file_leaves_no_run_no_model_no_output(pipeline_home, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("unique_id,ds,value\na,1,1.0\n")
     with pytest.raises(DataSourceError, match="missing column"):
-        train(overrides=tiny("badfile"), data=str(bad))
+        train(config=load_config(None, tiny("badfile")), data=str(bad))
     assert runs_in("badfile") == 0 and versions_of("badfile") == 0
     with pytest.raises(DataSourceError, match="missing column"):
         batch_forecast(model_name="loop", data=str(bad))
@@ -106,11 +109,11 @@ def test_short_or_broken_series_are_refused_before_training(pipeline_home, tmp_p
     pd.DataFrame({"unique_id": "a", "ds": range(15), "y": 1.0}).to_csv(short, index=False)
     why = r"window.lookback 2 \+ window.horizon 10 \+ window.val_size 0 \+ window.test_size 10"
     with pytest.raises(DataValidationError, match=rf"enough history \(at least 22 points per series: {why}\)"):
-        train(overrides=tiny("short"), data=str(short))
+        train(config=load_config(None, tiny("short")), data=str(short))
     holed = tmp_path / "nan.csv"
     pd.DataFrame({"unique_id": "a", "ds": range(100), "y": [float("nan")] + [1.0] * 99}).to_csv(holed, index=False)
     with pytest.raises(DataValidationError, match=r"y not null \(no NaN\)': 1 of 100 rows"):
-        train(overrides=tiny("short"), data=str(holed))
+        train(config=load_config(None, tiny("short")), data=str(holed))
     assert versions_of("short") == 0
     experiment = mlflow.MlflowClient().get_experiment_by_name("short").experiment_id
     runs = mlflow.search_runs([experiment], output_format="list")
@@ -138,7 +141,7 @@ def latest_artifact(key: str, *, flow_run: bool = False) -> Any:
 
 
 def test_the_flow_run_and_the_mlflow_run_link_each_other(pipeline_home):
-    summary = train(overrides=tiny("linked"))
+    summary = train(config=load_config(None, tiny("linked")))
     text, flow_run_id = latest_artifact("train-summary", flow_run=True)
     assert summary.run_id in text
     assert "registered `linked` version 1 -> @champion" in text
@@ -149,7 +152,7 @@ def test_the_flow_run_and_the_mlflow_run_link_each_other(pipeline_home):
 
 
 def test_runs_and_versions_are_named_and_described_for_the_mlflow_ui(pipeline_home):
-    summary = train(overrides=tiny("described"))
+    summary = train(config=load_config(None, tiny("described")))
     client = mlflow.MlflowClient()
     run = client.get_run(summary.run_id)
     assert run.info.run_name == "train-sine"
@@ -164,7 +167,7 @@ def test_runs_and_versions_are_named_and_described_for_the_mlflow_ui(pipeline_ho
 def test_a_file_with_only_a_header_is_refused_by_the_contract_not_a_crash(pipeline_home, tmp_path):
     (tmp_path / "header.csv").write_text("unique_id,ds,y\n")
     with pytest.raises(DataValidationError, match="at least one series"):
-        train(overrides=tiny("header-only"), data=str(tmp_path / "header.csv"))
+        train(config=load_config(None, tiny("header-only")), data=str(tmp_path / "header.csv"))
 
 
 def test_a_file_out_of_time_order_is_refused_until_the_sort_repair_is_asked_for(pipeline_home, tmp_path):
@@ -172,7 +175,7 @@ def test_a_file_out_of_time_order_is_refused_until_the_sort_repair_is_asked_for(
 
     seed_sine().iloc[::-1].to_csv(tmp_path / "newest_first.csv", index=False)
     with pytest.raises(DataValidationError, match=r"(?s)ds strictly increasing.*validation\.repair\.sort=true"):
-        train(overrides=tiny("unsorted"), data=str(tmp_path / "newest_first.csv"))
+        train(config=load_config(None, tiny("unsorted")), data=str(tmp_path / "newest_first.csv"))
     assert mlflow.MlflowClient().search_model_versions("name = 'unsorted'") == []
 
 
@@ -182,7 +185,7 @@ def test_repairs_are_logged_and_the_report_rides_with_the_run(pipeline_home, tmp
     messy = pd.concat([seed_sine(), seed_sine().iloc[[10, 20]]]).sample(frac=1.0, random_state=0)
     messy.to_csv(tmp_path / "messy.csv", index=False)
     repairs = {"validation.repair.sort": True, "validation.repair.drop_duplicates": True}
-    summary = train(overrides=tiny("repaired", **repairs), data=str(tmp_path / "messy.csv"))
+    summary = train(config=load_config(None, tiny("repaired", **repairs)), data=str(tmp_path / "messy.csv"))
     client = mlflow.MlflowClient()
     run = client.get_run(summary.run_id)
     assert "drop_duplicates: 2 rows" in run.data.tags["data.repairs"]
@@ -196,7 +199,7 @@ def test_repairs_are_logged_and_the_report_rides_with_the_run(pipeline_home, tmp
 def test_forecast_data_is_checked_against_the_model(pipeline_home, tmp_path):
     from lstm_pipeline.sources import seed_sine
 
-    train(overrides=tiny("gate"))
+    train(config=load_config(None, tiny("gate")))
     stranger = pd.concat([seed_sine(), seed_sine().assign(unique_id="stranger")], ignore_index=True)
     stranger.to_csv(tmp_path / "stranger.csv", index=False)
     with pytest.raises(DataValidationError, match=r"rule 'known series \(seen in training\)': 100 of 200 rows"):
@@ -211,14 +214,16 @@ def test_forecast_data_is_checked_against_the_model(pipeline_home, tmp_path):
     assert [r.info.status for r in failed] == ["FAILED"]
 
     skipped = batch_forecast(
-        model_name="gate", data=str(tmp_path / "stranger.csv"), overrides={"forecast.unknown_series": "skip"}
+        model_name="gate",
+        data=str(tmp_path / "stranger.csv"),
+        config=load_config(None, {"forecast.unknown_series": "skip"}),
     )
     assert set(pd.read_parquet(skipped.path)["unique_id"]) == {"sine"}
 
 
 def test_a_constant_series_forecasts_its_constant(pipeline_home, tmp_path):
     pd.DataFrame({"unique_id": "flat", "ds": range(100), "y": 5.0}).to_csv(tmp_path / "flat.csv", index=False)
-    summary = train(overrides=tiny("flat"), data=str(tmp_path / "flat.csv"))
+    summary = train(config=load_config(None, tiny("flat")), data=str(tmp_path / "flat.csv"))
     assert not summary.decision.promote  # MASE is undefined on a flat series: the gate cannot promote
     result = batch_forecast(model_name="flat", alias="1", data=str(tmp_path / "flat.csv"), horizon=5)
     assert pd.read_parquet(result.path)["yhat"].between(4.9, 5.1).all()
@@ -228,7 +233,7 @@ def test_the_same_forecast_slot_twice_gives_one_identical_output(pipeline_home, 
     from lstm_pipeline.forecasting import store_id
     from lstm_pipeline.store import tracking_uri
 
-    train(overrides=tiny("slots"))
+    train(config=load_config(None, tiny("slots")))
     monkeypatch.setenv("LSTM_PIPELINE_OUTPUT_ROOT", str(tmp_path))  # the operator allows a root outside the home
     first = batch_forecast(model_name="slots", horizon=3, as_of="2026-01-05", output_dir=str(tmp_path / "out"))
     store = f"store={store_id(tracking_uri())}"
@@ -250,14 +255,14 @@ def test_outputs_outside_the_home_are_refused_before_any_work(pipeline_home, tmp
     with pytest.raises(ConfigError, match="outside the project home"):
         batch_forecast(model_name="slots", output_dir=str(tmp_path / "escape"))
     with pytest.raises(ConfigError, match=r"validation\.report_dir '\.\./\.\./x' resolves to"):
-        train(overrides=tiny("escape", **{"validation.report_dir": "../../x"}))
+        train(config=load_config(None, tiny("escape", **{"validation.report_dir": "../../x"})))
     assert not (tmp_path / "escape").exists() and runs_in("escape") == 0
 
 
 def test_a_slot_of_another_store_or_model_is_never_overwritten(pipeline_home):
     from lstm_pipeline.errors import OutputConflictError
 
-    train(overrides=tiny("clash"))
+    train(config=load_config(None, tiny("clash")))
     mine = batch_forecast(model_name="clash", horizon=2, as_of="2026-02-01")
     assert f"store={mine.path.split('store=')[1].split('/')[0]}" in mine.path
     pd.read_parquet(mine.path).assign(run_id="another-run").to_parquet(mine.path)  # as a recreated store leaves it
@@ -277,7 +282,7 @@ def daily_sine(path, days: int = 120):
 
 def test_as_of_cuts_the_history_so_a_backfill_forecasts_what_was_known_then(pipeline_home, tmp_path):
     daily_sine(tmp_path / "daily.csv")  # 2025-03-02 .. 2025-06-29
-    train(overrides=tiny("backfill", **{"evaluate.season_length": 7}), data=str(tmp_path / "daily.csv"))
+    train(config=load_config(None, tiny("backfill", **{"evaluate.season_length": 7})), data=str(tmp_path / "daily.csv"))
     then = batch_forecast(model_name="backfill", data=str(tmp_path / "daily.csv"), horizon=3, as_of="2025-05-01")
     assert list(pd.read_parquet(then.path)["ds"]) == list(pd.date_range("2025-05-02", periods=3, freq="D"))
     assert "as_of=2025-05-01" in then.path
@@ -312,7 +317,7 @@ def test_auto_selects_by_backtest_ensembles_the_best_and_logs_every_candidate(pi
     pd.DataFrame({"unique_id": "shop", "ds": months, "y": y}).to_csv(path, index=False)
     settings = {**tiny("auto"), "auto.enabled": True, "auto.windows": 1, "auto.top": 2, "auto.seeds": 2}
     settings["window.horizon"] = 6
-    summary = train(overrides=settings, data=str(path))
+    summary = train(config=load_config(None, settings), data=str(path))
     client = mlflow.MlflowClient()
     run = client.get_run(summary.run_id)
     assert run.data.metrics["ensemble_members"] == 4  # the 2 best candidates x 2 seeds
@@ -329,7 +334,9 @@ def test_auto_selects_by_backtest_ensembles_the_best_and_logs_every_candidate(pi
 
 
 def test_forecast_without_a_champion_names_the_challenger(pipeline_home):
-    train(overrides=tiny("refused", **{"promotion.max_vs_seasonal_naive": 1e-9}))  # the gate refuses: @challenger only
+    train(
+        config=load_config(None, tiny("refused", **{"promotion.max_vs_seasonal_naive": 1e-9}))
+    )  # the gate refuses: @challenger only
     hint = r"version 1 is @challenger: forecast with --alias challenger \(or a version number"
     with pytest.raises(ModelLoadError, match=hint):
         batch_forecast(model_name="refused")
@@ -339,7 +346,7 @@ def test_a_diverged_network_is_never_registered(pipeline_home):
     from lstm_pipeline.errors import TrainingDivergedError
 
     with pytest.raises(TrainingDivergedError, match="non-finite weights"):
-        train(overrides=tiny("diverged", **{"train.learning_rate": 1e30, "window.scaling": "none"}))
+        train(config=load_config(None, tiny("diverged", **{"train.learning_rate": 1e30, "window.scaling": "none"})))
     assert versions_of("diverged") == 0
     experiment = mlflow.MlflowClient().get_experiment_by_name("diverged").experiment_id
     [run] = mlflow.search_runs([experiment], output_format="list")

@@ -22,7 +22,9 @@ GOOD: dict[str, object] = {}  # the default config: beats seasonal naive on the 
 
 
 def run(name: str, settings: dict[str, object], **more: object):
-    return train(overrides={"tracking.experiment": name, "tracking.model_name": name, **settings, **more})
+    return train(
+        config=load_config(None, {"tracking.experiment": name, "tracking.model_name": name, **settings, **more})
+    )
 
 
 def version_tags(name: str, version: str) -> dict[str, str]:

@@ -42,6 +42,23 @@ def test_overrides_win_over_the_file(tmp_path):
     assert (cfg.train.epochs, cfg.train.batch_size) == (9, 4)
 
 
+def test_a_typed_config_laid_over_the_file_changes_only_what_it_gives(tmp_path):
+    """A flow's `config` parameter, as Prefect validates it from JSON: its settings win, the rest stays open."""
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 7\n  batch_size: 4\nwindow:\n  lookback: 9\n")
+    given = PipelineConfig.model_validate({"train": {"epochs": 3}})
+    cfg = load_config(path, given, {"train.seed": 5})
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.seed, cfg.window.lookback) == (3, 4, 5, 9)
+    assert cfg.window.model_fields_set == {"lookback"}  # the horizon and held-out parts are still the data's
+    assert load_config(None, cfg) == cfg and load_config(None, cfg).window.model_fields_set == {"lookback"}
+
+
+def test_a_later_layer_replaces_a_mapping_setting_instead_of_merging_it():
+    base = load_config(None, {"sweep.space": {"window.lookback": [5, 10]}})
+    cfg = load_config(None, base, {"sweep.space": {"model.units": [[4]]}})
+    assert cfg.sweep.space == {"model.units": [[4]]}
+
+
 def test_unknown_key_in_file_is_named(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("train:\n  epoch: 7\n")
@@ -50,7 +67,7 @@ def test_unknown_key_in_file_is_named(tmp_path):
 
 
 def test_unknown_section_override_is_named():
-    with pytest.raises(ConfigError, match="trian"):
+    with pytest.raises(ConfigError, match="'trian' is not a config setting"):
         load_config(None, ["trian.epochs=3"])
 
 
@@ -107,7 +124,7 @@ def test_empty_yaml_is_the_defaults(tmp_path):
 @pytest.mark.parametrize("rate", [".inf", ".nan", "-1"])
 def test_a_learning_rate_that_cannot_train_is_refused(rate):
     with pytest.raises(ConfigError, match=r"train\.learning_rate"):
-        load_config(overrides=[f"train.learning_rate={rate}"])
+        load_config(None, [f"train.learning_rate={rate}"])
 
 
 @pytest.mark.parametrize(
@@ -127,12 +144,12 @@ def test_a_learning_rate_that_cannot_train_is_refused(rate):
 )
 def test_settings_keras_or_pandas_would_choke_on_are_refused_by_the_config(override, message):
     with pytest.raises(ConfigError, match=message):
-        load_config(overrides=[override])
+        load_config(None, [override])
 
 
 @pytest.mark.parametrize("freq", ["h", "15min", "W-MON", "MS", "7"])
 def test_frequencies_pandas_knows_are_accepted(freq):
-    assert load_config(overrides=[f"validation.freq={freq}"]).validation.freq == freq
+    assert load_config(None, [f"validation.freq={freq}"]).validation.freq == freq
 
 
 @pytest.mark.parametrize("bad", ["model.units=[32", "train.epochs={", "model.units=[1, 2]]", "x.y=: :"])
@@ -142,9 +159,9 @@ def test_malformed_yaml_in_an_override_is_a_config_error(bad):
 
 
 def test_a_longer_horizon_sizes_the_held_out_parts_unless_they_are_set_too_small():
-    assert load_config(overrides=["window.horizon=20"]).window.horizon == 20  # the data sizes the rest
+    assert load_config(None, ["window.horizon=20"]).window.horizon == 20  # the data sizes the rest
     with pytest.raises(ConfigError) as refused:
-        load_config(overrides=["window.horizon=20", "window.test_size=10", "window.val_size=10"])
+        load_config(None, ["window.horizon=20", "window.test_size=10", "window.val_size=10"])
     assert "set window.test_size=20 or more" in str(refused.value)
     assert "set window.val_size=20 or more" in str(refused.value)
 
@@ -152,4 +169,4 @@ def test_a_longer_horizon_sizes_the_held_out_parts_unless_they_are_set_too_small
 @pytest.mark.parametrize("name", ["../../x", "a/b", "it's", "", "-x", "x" * 129])
 def test_a_model_name_that_could_leave_the_slot_folder_or_break_a_filter_is_refused(name):
     with pytest.raises(ConfigError, match=r"tracking\.model_name: .*must be letters, digits"):
-        load_config(overrides={"tracking.model_name": name})
+        load_config(None, {"tracking.model_name": name})

@@ -156,8 +156,8 @@ def test_the_history_rule_says_which_settings_add_up():
     from lstm_pipeline.config import load_config
     from lstm_pipeline.validation import history_needed
 
-    cfg = load_config(overrides={"window.lookback": 100, "window.horizon": 8, "window.val_size": 10})
-    why = history_needed(cfg, "training", 128)
+    cfg = load_config(None, {"window.lookback": 100, "window.horizon": 8, "window.val_size": 10})
+    why = history_needed(cfg.window, "training", 128)
     assert why == "window.lookback 100 + window.horizon 8 + window.val_size 10 + window.test_size 10"
-    assert "window.lookback" in history_needed(cfg, "forecast", 100)
-    assert "backtest.windows" in history_needed(cfg, "backtest", 150)
+    assert "window.lookback" in history_needed(cfg.window, "forecast", 100)
+    assert "backtest.windows" in history_needed(cfg.window, "backtest", 150)

@@ -58,7 +58,7 @@ def test_an_output_dir_that_is_a_file_is_refused(home):
 
 def test_every_output_setting_of_a_config_is_checked(home):
     with pytest.raises(ConfigError, match=r"validation\.report_dir '/etc'"):
-        check_output_dirs(load_config(overrides={"validation.report_dir": "/etc"}))
+        check_output_dirs(load_config(None, {"validation.report_dir": "/etc"}))
 
 
 def test_the_store_names_the_slot_and_credentials_do_not_change_it():

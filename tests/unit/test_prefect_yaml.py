@@ -39,3 +39,28 @@ def test_deployment_names_are_the_documented_ones():
         (flow_definition(d["entrypoint"]).decorator_list[0].keywords[0].value.value, d["name"]) for d in DEPLOYMENTS
     }
     assert names == {("train", "weekly"), ("batch-forecast", "daily"), ("sweep", "monthly")}
+
+
+FLOWS = [("flows.train", "train"), ("flows.sweep", "sweep"), ("flows.backtest", "backtest")]
+FLOWS += [("flows.batch_forecast", "batch_forecast")]
+
+
+@pytest.mark.parametrize(("module", "name"), FLOWS, ids=[name for _, name in FLOWS])
+def test_a_flow_takes_its_config_as_a_typed_parameter_prefect_validates(module, name):
+    """The schema behind the UI's run form, built the way `prefect deploy` builds it; bad values are refused."""
+    import importlib
+
+    from prefect.exceptions import ParameterTypeError
+    from prefect.utilities.callables import parameter_schema
+
+    flow = getattr(importlib.import_module(module), name)
+    schema = parameter_schema(flow).model_dump_for_openapi()
+    assert schema["properties"]["config"]["anyOf"][0] == {"$ref": "#/definitions/PipelineConfig"}
+    assert "laid over the file" in schema["properties"]["config"]["description"]
+    learning_rate = schema["definitions"]["TrainConfig"]["properties"]["learning_rate"]
+    assert learning_rate["exclusiveMinimum"] == 0
+    assert schema["definitions"]["TrainConfig"]["properties"]["optimizer"]["enum"] == ["adam", "rmsprop", "sgd"]
+    given = flow.validate_parameters({"config": {"train": {"epochs": 3}}})["config"]
+    assert given.train.epochs == 3 and given.model_fields_set == {"train"}
+    with pytest.raises(ParameterTypeError, match="epochs"):
+        flow.validate_parameters({"config": {"train": {"epochs": 0}}})

@@ -400,7 +400,7 @@ def test_a_file_above_the_size_limit_is_refused_before_it_is_read(tmp_path):
     from lstm_pipeline.config import load_config
     from lstm_pipeline.sources import load_series
 
-    cfg = load_config(overrides={"source.kind": "file", "source.path": str(path)})
+    cfg = load_config(None, {"source.kind": "file", "source.path": str(path)})
     with pytest.raises(DataSourceError, match="file size"):
         load_series(cfg.source)  # the default limit applies
 

@@ -63,7 +63,7 @@ def test_the_space_may_set_the_seed_itself():
     ("space", "message"),
     [
         ({"model.nope": [1]}, "'model.nope' is not a config setting"),
-        ({"nowhere.units": [1]}, "'nowhere.units' is not a config setting"),
+        ({"nowhere.units": [1]}, "'nowhere' is not a config setting"),
         ({"model.dropout": [1.5]}, "model.dropout"),
         ({"model.units": []}, "has no values"),
         ({"sweep.workers": [1, 2]}, "cannot vary the sweep itself"),
