@@ -240,3 +240,58 @@ def test_sort_repair_restores_any_shuffle(frame, rnd):
     shuffled = frame.sample(frac=1.0, random_state=rnd.randint(0, 10_000)).reset_index(drop=True)
     repaired, _ = repair(shuffled, RepairConfig(sort=True))
     pd.testing.assert_frame_equal(repaired, frame)
+
+
+# The forecast's path: the same rules judged in pandas first, GX only when one breaks.
+
+DEFECTS = [
+    "none",
+    "nan",
+    "inf",
+    "huge",
+    "nat",
+    "duplicate",
+    "gap",
+    "unsorted",
+    "short",
+    "unknown",
+    "float32",
+    "off-grid",
+]
+
+
+def with_defect(frame: pd.DataFrame, defect: str) -> pd.DataFrame:
+    """`frame` (one series or more, 30 hourly points each) with one defect of the kind named."""
+    frame = frame.copy()
+    if defect in ("nan", "inf", "huge"):
+        frame.loc[7, "y"] = {"nan": np.nan, "inf": np.inf, "huge": 1e16}[defect]
+    elif defect == "nat":
+        frame.loc[7, "ds"] = pd.NaT
+    elif defect == "duplicate":
+        frame = pd.concat([frame, frame.iloc[[7]]]).sort_values(["unique_id", "ds"], kind="stable")
+    elif defect == "gap":
+        frame = frame.drop(index=7)
+    elif defect == "unsorted":
+        frame = frame.iloc[[1, 0, *range(2, len(frame))]]
+    elif defect == "short":
+        frame = frame.iloc[:5]
+    elif defect == "unknown":
+        frame["unique_id"] = frame["unique_id"].replace({"s0": "stranger"})
+    elif defect == "float32":
+        frame["y"] = frame["y"].astype("float32")
+    elif defect == "off-grid":
+        frame.loc[7, "ds"] += pd.Timedelta(minutes=30)
+    return frame.reset_index(drop=True)
+
+
+@pytest.mark.parametrize("defect", DEFECTS)
+def test_the_pandas_judgement_agrees_with_great_expectations(defect):
+    frame = with_defect(panel(hourly=True), defect)
+    rules = {"min_length": 10, "cfg": CFG, "model_freq": {"s0": "h", "s1": "h"}, "known_series": {"s0", "s1"}}
+    by_gx = validate(frame, context="forecast", **rules)
+    first_pandas = validate(frame, context="forecast", great_expectations="on_failure", **rules)
+    assert by_gx.success == (defect == "none")
+    assert first_pandas.success == by_gx.success
+    assert sorted(r.rule for r in first_pandas.rules) == sorted(r.rule for r in by_gx.rules)
+    assert sorted(r.rule for r in first_pandas.failures) == sorted(r.rule for r in by_gx.failures)
+    assert bool(first_pandas.gx_result) == (defect != "none")  # GX ran exactly when a rule broke
