@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.backtest import backtest_task
 from flows.data_gate import choose_settings, data_gate, load_series
+from flows.events import CHAMPION_CHANGED, emit
 from flows.links import flow_run_tags
 from lstm_pipeline.config import PipelineConfig, check_output_dirs, file_source, load_config
 from lstm_pipeline.resilience import tracking_errors
@@ -158,7 +159,20 @@ def promotion_gate(
     decision = promote(candidate, frame, metrics, cfg)
     log_decision(run_id, decision, version=candidate.version)
     get_run_logger().info("version %s: %s", candidate.version, decision.reason)
+    announce_champion(candidate, decision, run_id)
     return decision
+
+
+def announce_champion(candidate: RegisteredModel, decision: Decision, run_id: str) -> None:
+    """Emit `lstm-pipeline.model.champion-changed` when the gate made `candidate` the champion."""
+    if decision.promote:
+        payload = {
+            "alias": decision.alias,
+            "reason": decision.reason,
+            "mase": decision.candidate_mase,
+            "run_id": run_id,
+        }
+        emit(CHAMPION_CHANGED, candidate.name, candidate.version, payload)
 
 
 @task(name="fallback-gate", cache_policy=NO_CACHE)
@@ -181,6 +195,7 @@ def fallback_gate(
     registered = register(logged.model_uri, name=cfg.tracking.model_name, tags=tags)
     decision = promote_fallback(registered, frame, method, metrics, cfg)
     log_decision(logged.run_id, decision, version=registered.version)
+    announce_champion(registered, decision, logged.run_id)
     summary = fallback_summary(method, registered.version, decision)
     log_fallback(run_id, candidate, summary, registered)
     get_run_logger().info("%s", summary)

@@ -25,6 +25,7 @@ from lstm_pipeline.errors import LstmPipelineError
 
 if TYPE_CHECKING:
     from flows.batch_forecast import ForecastSummary
+    from flows.monitor import MonitorSummary
     from flows.sweep import SweepSummary
     from flows.train import TrainSummary
 
@@ -210,6 +211,31 @@ def forecast(
 
 
 @app.command()
+def monitor(
+    model: Annotated[str | None, typer.Option(help="Registered model name (default from config).")] = None,
+    version: Annotated[str | None, typer.Option(help="One version (default: every version with forecasts).")] = None,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", "-d", help="CSV or Parquet file of actuals: unique_id, ds, y.")
+    ] = None,
+) -> None:
+    """Realised accuracy: join actuals with the forecasts written earlier; score, judge and log each version.
+
+    A version whose realised MASE or coverage falls past `monitor.*` tolerances, or whose data
+    drifted, emits the Prefect event lstm-pipeline.model.degraded (team mode retrains on it).
+    """
+    with _user_errors():
+        chosen = [f"tracking.model_name={json.dumps(model)}"] if model else []
+        cfg = _checked_config(config, [*(set_ or []), *chosen], data)
+        _start_flow_runtime(with_gx=False)
+        from flows.monitor import monitor as monitor_flow
+
+        summary = monitor_flow(model_name=model, version=version, config=cfg)
+    _print_monitor(summary)
+
+
+@app.command()
 def demo(
     config: ConfigOption = None,
     set_: SetOption = None,
@@ -355,6 +381,24 @@ def _print_sweep(summary: SweepSummary) -> None:
         typer.echo(f"registered     {reg.name} version {reg.version} -> @{decision.alias}: {decision.reason}")
     if summary.fallback:
         typer.echo(f"fallback       {summary.fallback.summary}")
+
+
+def _print_monitor(summary: MonitorSummary) -> None:
+    for check in summary.checks:
+        m, nan = check.metrics, float("nan")
+        levels = [(k.removeprefix("realised_coverage_"), v) for k, v in m.items() if "coverage" in k]
+        coverage = "".join(f", {level}% coverage {v:.2f}" for level, v in levels)
+        promise = f"{check.promise.source} {check.promise.mase:.3f}" if check.promise.source else "none"
+        typer.echo(
+            f"version {check.version:<4} realised MASE {m.get('realised_mase', nan):.3f}, sMAPE "
+            f"{m.get('realised_smape', nan):.2f}{coverage} on {check.points} points of {check.series} series; "
+            f"promised {promise}"
+        )
+        drifted = len(summary.drifted.get(check.version, []))
+        verdict = "; ".join(check.reasons) or "within the tolerances"
+        typer.echo(f"             {verdict}; {drifted} series drifted; MLflow run {summary.run_ids[check.version]}")
+    if not summary.checks:
+        typer.echo("no forecasts have actuals yet: nothing to check")
 
 
 def _print_forecast(summary: ForecastSummary) -> None:

@@ -277,6 +277,23 @@ class ForecastConfig(_Section):
     )
 
 
+class MonitorConfig(_Section):
+    """Realised accuracy of the forecasts written earlier, against what each version promised.
+
+    A version is degraded when its realised MASE is above its promise (backtest MASE, else test
+    MASE) times (1 + `mase_tolerance`), or an interval's coverage is below its nominal level minus
+    `coverage_tolerance`; the monitor flow then emits `lstm-pipeline.model.degraded`.
+    """
+
+    mase_tolerance: float = Field(0.5, ge=0, description="realised MASE may exceed the promise by this share")
+    coverage_tolerance: float = Field(0.15, ge=0, lt=1, description="coverage may fall this far below nominal")
+    min_points: int = Field(1, ge=1, description="realised points a version needs before it is judged")
+    drift_alpha: float = Field(0.001, gt=0, lt=1, description="p-value below which a series' data has drifted")
+    drift_share: float = Field(
+        0.25, gt=0, le=1, description="share of a version's series that must drift before it counts as degraded"
+    )
+
+
 def _default_space() -> dict[str, list[Any]]:
     return {
         "window.lookback": [10, 20],
@@ -342,6 +359,7 @@ class PipelineConfig(_Section):
     tracking: TrackingConfig = TrackingConfig()
     promotion: PromotionConfig = PromotionConfig()
     forecast: ForecastConfig = ForecastConfig()
+    monitor: MonitorConfig = MonitorConfig()
     sweep: SweepConfig = SweepConfig()
     auto: AutoConfig = AutoConfig()
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from lstm_pipeline.config import PipelineConfig
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from lstm_pipeline.backtest import BacktestResult
     from lstm_pipeline.ensemble import Ensemble
     from lstm_pipeline.evaluation import Evaluation
+    from lstm_pipeline.monitoring import Check, Promise
     from lstm_pipeline.repairs import Repair
     from lstm_pipeline.training import TrainingResult
 
@@ -324,3 +326,61 @@ def _dataset(frame: pd.DataFrame, source: str) -> Any:
     if Path(source).is_file():
         return from_pandas(frame, source=str(Path(source).resolve()), name=Path(source).name)
     return from_pandas(frame, source=CodeDatasetSource({"generator": source}), name=source)
+
+
+def promised(run_id: str, levels: Sequence[str]) -> Promise:
+    """What a version's training run promised: its backtest MASE (else its test MASE; NaN if neither) and levels."""
+    import mlflow
+
+    from lstm_pipeline.monitoring import Promise
+
+    data = mlflow.MlflowClient().get_run(run_id).data
+    season = int(data.params.get("evaluate.season_length", 1))
+    for source in ("backtest_mase", "test_mase"):
+        if source in data.metrics:
+            return Promise(float(data.metrics[source]), source, season, tuple(levels))
+    return Promise(float("nan"), "", season, tuple(levels))
+
+
+def log_monitoring_run(check: Check, experiment_id: str, training_run_id: str, drifted: pd.DataFrame) -> str:
+    """One run per check of a version: realised metrics stepped by as-of date, the tables, the verdict.
+
+    Each as-of date's figures are a step (YYYYMMDD) with the date as the timestamp, so the MLflow
+    UI charts a version's realised MASE and coverage over time.
+    """
+    import mlflow
+    from mlflow.entities import Metric
+
+    client = mlflow.MlflowClient()
+    tags = {
+        BASELINE_KIND_TAG: "monitoring",
+        "monitor.model_name": check.model_name,
+        "monitor.model_version": check.version,
+        "monitor.training_run_id": training_run_id,
+        "monitor.degraded": str(check.degraded).lower(),
+        NOTE_TAG: "; ".join(check.reasons) or "within the tolerances",
+    }
+    run = client.create_run(experiment_id, tags=tags, run_name=f"monitor {check.model_name} v{check.version}")
+    now = int(pd.Timestamp.now().timestamp() * 1000)
+    rows = [Metric(key, value, now, 0) for key, value in check.metrics.items() if np.isfinite(value)]
+    rows += [Metric("realised_points", float(check.points), now, 0)]
+    for record in check.by_as_of.to_dict("records"):
+        day = pd.Timestamp(record["as_of"])
+        step, at = int(day.strftime("%Y%m%d")), int(day.tz_localize("UTC").timestamp() * 1000)
+        rows += [
+            Metric(f"{key}_by_as_of", float(value), at, step)
+            for key, value in record.items()
+            if str(key).startswith("realised_") and np.isfinite(value)
+        ]
+    rows += [
+        Metric("realised_mase_by_step", float(v), now, int(s))
+        for s, v in check.by_step[["step", "realised_mase"]].itertuples(index=False)
+    ]
+    client.log_batch(run.info.run_id, metrics=rows)
+    if check.promise.source:
+        client.log_metric(run.info.run_id, f"promised_{check.promise.source}", check.promise.mase, now)
+    client.log_text(run.info.run_id, check.by_series.to_csv(index=False), "monitor/realised_by_series.csv")
+    client.log_text(run.info.run_id, check.by_as_of.to_csv(index=False), "monitor/realised_by_as_of.csv")
+    client.log_text(run.info.run_id, drifted.to_csv(index=False), "monitor/drift.csv")
+    client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)

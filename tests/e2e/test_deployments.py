@@ -50,6 +50,23 @@ def deployments(stack: Stack) -> dict[str, dict[str, Any]]:
     return {f"{flows[d['flow_id']]}/{d['name']}": d for d in found}
 
 
+def automation_runs(stack: Stack, deployment_id: str) -> list[dict[str, Any]]:
+    """Flow runs of a deployment that an automation created (a trigger fired)."""
+    query = {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}}
+    found = http_json("POST", f"{stack.prefect_api_url}/flow_runs/filter", query)
+    return [r for r in found if (r.get("created_by") or {}).get("type") == "AUTOMATION"]
+
+
+def wait_for(probe: Any, *, timeout: float, every: float = 2.0) -> Any:
+    """`probe()`'s first truthy answer, polled for at most `timeout` seconds (AssertionError after)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if answer := probe():
+            return answer
+        time.sleep(every)
+    raise AssertionError(f"nothing after {timeout:.0f} s")
+
+
 def scheduled_runs(stack: Stack) -> list[dict[str, Any]]:
     query = {"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}
     return http_json("POST", f"{stack.prefect_api_url}/flow_runs/filter", query)
@@ -89,7 +106,9 @@ def test_deployments_train_register_and_forecast_through_the_servers(stack: Stac
     run(prefect("--no-prompt", "deploy", "--all"), deploy_env, cwd=PROJECT, timeout=240)
 
     found = deployments(stack)
-    assert set(found) == {"train/weekly", "batch-forecast/daily", "sweep/monthly"}
+    assert set(found) == {"train/weekly", "batch-forecast/daily", "sweep/monthly", "monitor/daily"}
+    automations = {a["name"] for a in http_json("POST", f"{stack.prefect_api_url}/automations/filter", {})}
+    assert {"retrain-when-degraded", "forecast-when-the-champion-changes"} <= automations
     for deployment in found.values():
         assert deployment["work_pool_name"] == pool
         assert deployment["job_variables"]["env"] == {
@@ -137,6 +156,8 @@ def test_deployments_train_register_and_forecast_through_the_servers(stack: Stac
             cwd=stack.root,
             timeout=300,
         )
+        # The new champion's event runs the batch forecast through the automation prefect.yaml declares.
+        triggered = wait_for(lambda: automation_runs(stack, found["batch-forecast/daily"]["id"]), timeout=120)
         forecast = run(
             prefect("deployment", "run", "batch-forecast/daily", "--watch"), stack.env(), cwd=stack.root, timeout=240
         )
@@ -149,6 +170,7 @@ def test_deployments_train_register_and_forecast_through_the_servers(stack: Stac
     assert train_run["deployment_id"] == found["train/weekly"]["id"]
     assert train_run["parameters"] == {"config_path": "configs/default.yaml", "config": TINY_CONFIG}
     assert forecast_run["deployment_id"] == found["batch-forecast/daily"]["id"]
+    assert triggered[0]["created_by"]["display_value"] == "forecast-when-the-champion-changes"
 
     # On the MLflow server: the run, the registered version, the alias.
     from mlflow import MlflowClient

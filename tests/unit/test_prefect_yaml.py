@@ -38,7 +38,24 @@ def test_deployment_names_are_the_documented_ones():
     names = {
         (flow_definition(d["entrypoint"]).decorator_list[0].keywords[0].value.value, d["name"]) for d in DEPLOYMENTS
     }
-    assert names == {("train", "weekly"), ("batch-forecast", "daily"), ("sweep", "monthly")}
+    assert names == {("train", "weekly"), ("batch-forecast", "daily"), ("sweep", "monthly"), ("monitor", "daily")}
+
+
+def test_the_triggers_are_valid_and_answer_the_events_the_flows_emit():
+    """Retrain on a degraded champion, forecast on a new one: the specs `prefect deploy` turns into automations."""
+    from prefect.cli.deploy._triggers import _initialize_deployment_triggers  # what `prefect deploy` calls
+
+    from flows.events import CHAMPION_CHANGED, DEGRADED, model_resource
+
+    by_name = {d["entrypoint"]: d for d in DEPLOYMENTS}
+    resource = model_resource("lstm-forecaster", "1")["prefect.resource.id"]
+    for entrypoint, event in [
+        ("flows/train.py:train", DEGRADED),
+        ("flows/batch_forecast.py:batch_forecast", CHAMPION_CHANGED),
+    ]:
+        (trigger,) = _initialize_deployment_triggers(entrypoint, by_name[entrypoint]["triggers"])
+        assert trigger.expect == {event} and trigger.enabled
+        assert trigger.match.get("prefect.resource.id") == [resource]
 
 
 FLOWS = [("flows.train", "train"), ("flows.sweep", "sweep"), ("flows.backtest", "backtest")]
