@@ -53,8 +53,6 @@ def forecast_classic(
     history: pd.DataFrame, method: str, season_length: int, horizon: int, levels: list[float]
 ) -> pd.DataFrame:
     """`unique_id, ds, yhat` (and interval bounds) with the future `ds` the LSTM forecasts would have."""
-    import numpy as np
-
     from lstm_pipeline.crossval import classic_forecast
     from lstm_pipeline.forecasting import future_timestamps
 
@@ -62,7 +60,7 @@ def forecast_classic(
         history[["unique_id", "ds", "y"]], method, season_length=season_length, horizon=horizon, levels=levels
     )
     predicted = predicted.sort_values(["unique_id", "step"], kind="stable", ignore_index=True)
-    ds = np.concatenate([future_timestamps(g, horizon) for _, g in history.groupby("unique_id", sort=True)["ds"]])
+    ds = future_timestamps(history, horizon).reshape(-1)  # series in unique_id order, as `predicted`
     out = predicted.assign(unique_id=predicted["unique_id"].astype(str), ds=ds)  # str ids, as the LSTM's
     return out[["unique_id", "ds", *predicted.columns[2:]]]
 

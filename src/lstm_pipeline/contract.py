@@ -103,6 +103,137 @@ def series_frequency(ds: pd.Series) -> str | None:
     return to_offset(pd.Timedelta(positive.mode().min())).freqstr if len(positive) else None
 
 
+def run_frequencies(ds: pd.Series, counts: np.ndarray) -> np.ndarray:
+    """`series_frequency` of each run of `ds` (consecutive runs of `counts` rows), as an object array.
+
+    Integer steps: the commonest positive difference of every run at once. Timestamps: one
+    `series_frequency` call per distinct key, where the key holds all `pd.infer_freq` reads of
+    such a run (`_datetime_keys`). Other dtypes: one call per run.
+    """
+    starts = np.cumsum(counts) - counts
+    if isinstance(ds.dtype, np.dtype) and ds.dtype.kind in "iu":
+        return _integer_frequencies(ds.to_numpy(), starts, counts)
+    if isinstance(ds.dtype, pd.DatetimeTZDtype) or (isinstance(ds.dtype, np.dtype) and ds.dtype.kind == "M"):
+        keys = _datetime_keys(ds, starts, counts)
+    else:
+        keys = np.arange(len(counts))[:, np.newaxis]
+    first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)[1:]
+    found = [series_frequency(ds.iloc[starts[r] : starts[r] + counts[r]]) for r in first]
+    return np.array(found, dtype=object)[inverse.reshape(-1)]
+
+
+def _integer_frequencies(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each run's commonest positive step (the smallest of ties) as text, None without one."""
+    run = np.repeat(np.arange(len(counts)), counts)
+    steps, inside = np.diff(values), run[1:] == run[:-1]
+    keep = inside & (steps > 0)
+    has, modes = _run_modes(run[1:][keep], steps[keep], len(counts))
+    distinct, inverse = np.unique(modes[has], return_inverse=True)  # text once per distinct step
+    out = np.full(len(counts), None, dtype=object)
+    out[has] = np.array([str(int(m)) for m in distinct], dtype=object)[inverse.reshape(-1)]
+    return out
+
+
+def _run_modes(run: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which of `n` runs have values, and each one's commonest value (the smallest of ties)."""
+    order = np.lexsort((values, run))
+    run, values = run[order], values[order]
+    new = np.flatnonzero(np.r_[True, (run[1:] != run[:-1]) | (values[1:] != values[:-1])])[: len(run)]
+    counts = np.diff(np.r_[new, len(run)])
+    run, values = run[new], values[new]
+    best = np.lexsort((values, -counts, run))  # per run: the most frequent first, then the smallest
+    first = best[np.r_[True, run[best][1:] != run[best][:-1]][: len(best)]]
+    has, modes = np.zeros(n, dtype=bool), np.zeros(n, dtype=values.dtype)
+    has[run[first]], modes[run[first]] = True, values[first]
+    return has, modes
+
+
+# Runs of timestamps whose inferred frequency is a function of a short key (pandas' _FrequencyInferer):
+# one constant sub-day step (the step alone); one constant step of at most 25 days (with the weekday
+# of the first point: no two month starts or ends lie that close, so only the daily or weekly rule can
+# match); month starts or ends a constant number of months apart (with the first month: the monthly,
+# quarterly or annual rule). Any other run is keyed by its timestamps themselves.
+_TICK, _DAYS, _MONTHS, _EXACT = 0, 1, 2, 3
+_PER_DAY = {"s": 86_400, "ms": 86_400 * 10**3, "us": 86_400 * 10**6, "ns": 86_400 * 10**9}  # units in a day
+
+
+def _datetime_keys(ds: pd.Series, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """int64[n, 4]: a key per run; runs with equal keys have the same `series_frequency`."""
+    i8 = np.asarray(ds.array.asi8, dtype="int64")  # UTC for tz-aware values
+    keys = np.zeros((len(counts), 4), dtype="int64")
+    keys[:, 0] = _EXACT
+    tz = getattr(ds.dt, "tz", None)
+    if tz is None or tz.utcoffset(None) == pd.Timedelta(0):  # local time is UTC: one set of steps
+        _calendar_keys(keys, i8.view(f"M8[{ds.dt.unit}]"), starts, counts)
+    exact = keys[:, 0] == _EXACT
+    keys[exact, 1] = _identical_runs(i8, starts[exact], counts[exact])
+    return keys
+
+
+def _calendar_keys(keys: np.ndarray, dates: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> None:
+    """Fill in the `_TICK`, `_DAYS` and `_MONTHS` keys (runs of at least three points)."""
+    day = _PER_DAY[np.datetime_data(dates.dtype)[0]]
+    i8 = dates.astype("int64")
+    steps = _steps_within(i8, starts)
+    low, high = _run_range(steps, starts)
+    whole_days = _all(steps % day == 0, starts)
+    enough, constant = counts >= 3, (low == high) & (low > 0)
+    days = enough & constant & whole_days & (low <= 25 * day)
+    _fill(keys, enough & constant & ~whole_days, _TICK, low)
+    _fill(keys, days, _DAYS, low, (np.floor_divide(i8[starts], day) + 3) % 7)  # 1970-01-01 was a Thursday
+    candidates = enough & ~days & (low > 0) & whole_days
+    if candidates.any():
+        _month_keys(keys, dates, starts, candidates)
+
+
+def _month_keys(keys: np.ndarray, dates: np.ndarray, starts: np.ndarray, candidates: np.ndarray) -> None:
+    """Month starts, or month ends, a constant number of months apart: keyed by it, the first month, which."""
+    months = dates.astype("M8[M]")
+    low, high = _run_range(_steps_within(months.astype("int64"), starts), starts)
+    calendar_day = dates.astype("M8[D]")
+    at_start = _all(calendar_day == months.astype("M8[D]"), starts)
+    at_end = _all((calendar_day + 1).astype("M8[M]") != months, starts)
+    monthly = candidates & (low == high) & (low >= 1) & (at_start | at_end)
+    _fill(keys, monthly, _MONTHS, low, months.astype("int64")[starts] % 12, at_end.astype("int64"))
+
+
+def _fill(keys: np.ndarray, rows: np.ndarray, kind: int, *columns: np.ndarray) -> None:
+    keys[rows, 0] = kind
+    for j, column in enumerate(columns, start=1):
+        keys[rows, j] = column[rows]
+
+
+def _all(flags: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per run, whether every one of its `flags` is set."""
+    return np.minimum.reduceat(flags.astype("int8"), starts) == 1
+
+
+def _steps_within(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each point's step from the point before it; a run's first point repeats its second's step."""
+    steps = np.empty_like(values)
+    steps[1:] = np.diff(values)
+    steps[starts] = steps[np.minimum(starts + 1, len(values) - 1)]  # a run's min and max stay the same
+    return steps
+
+
+def _run_range(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per run, the smallest and the largest of `values`."""
+    return np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
+
+
+def _identical_runs(i8: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """A number per run, equal for runs holding the same timestamps."""
+    if not len(counts):
+        return np.zeros(0, dtype="int64")
+    width = int(counts.max())
+    padded = np.full((len(counts), width + 1), np.iinfo("int64").min, dtype="int64")
+    padded[:, 0] = counts
+    column = np.arange(width)
+    inside = column < counts[:, np.newaxis]
+    padded[:, 1:][inside] = i8[(starts[:, np.newaxis] + column)[inside]]
+    return np.unique(padded, axis=0, return_inverse=True)[1].reshape(-1)
+
+
 def rule_columns(
     frame: pd.DataFrame,
     *,

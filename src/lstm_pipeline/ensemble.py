@@ -18,6 +18,7 @@ import pandas as pd
 from lstm_pipeline.config import ModelConfig, TrainConfig, WindowConfig
 from lstm_pipeline.errors import TrainingDivergedError
 from lstm_pipeline.forecasting import forecast, median_forecast, predict_batched
+from lstm_pipeline.panel import Panel
 
 if TYPE_CHECKING:
     import keras
@@ -46,8 +47,8 @@ class Member:
     recipe: Recipe
     training: TrainingResult
 
-    def forecast(self, history: pd.DataFrame, horizon: int) -> pd.DataFrame:
-        """`unique_id, ds, yhat` for `horizon` steps after each series in `history`."""
+    def forecast(self, history: pd.DataFrame | Panel, horizon: int) -> pd.DataFrame:
+        """`unique_id, ds, yhat` for `horizon` steps after each series in `history` (a frame or its `Panel`)."""
         return forecast(
             lambda X: predict_batched(self.network, X),
             history,
@@ -64,9 +65,10 @@ class Ensemble:
 
     members: list[Member] = field(default_factory=list)
 
-    def forecast(self, history: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    def forecast(self, history: pd.DataFrame | Panel, horizon: int) -> pd.DataFrame:
         """The members' median forecast (`unique_id, ds, yhat`)."""
-        return median_forecast([m.forecast(history, horizon) for m in self.members])
+        panel = history if isinstance(history, Panel) else Panel(history)  # laid out once for every member
+        return median_forecast([m.forecast(panel, horizon) for m in self.members])
 
     @property
     def lookback(self) -> int:

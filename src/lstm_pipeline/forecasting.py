@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lstm_pipeline.contract import series_frequency
 from lstm_pipeline.errors import ConfigError, DataValidationError, OutputConflictError, TrainingDivergedError
+from lstm_pipeline.panel import Panel
 from lstm_pipeline.recipe import Scaler
+from lstm_pipeline.seasonality import seasonal_component
 
 Predict = Callable[[np.ndarray], np.ndarray]
 _MAX_BATCH = 8192
@@ -34,19 +35,27 @@ def median_forecast(forecasts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def forecast(
-    predict: Predict, history: pd.DataFrame, *, lookback: int, model_horizon: int, horizon: int, scaler: Scaler
+    predict: Predict,
+    history: pd.DataFrame | Panel,
+    *,
+    lookback: int,
+    model_horizon: int,
+    horizon: int,
+    scaler: Scaler,
 ) -> pd.DataFrame:
     """Forecast `horizon` steps after the last `ds` of every series in `history`.
 
     Beyond the model's own horizon, forecasts are fed back as inputs (recursive strategy), with the
     calendar covariates of the future timestamps they stand for; each block of `model_horizon`
-    steps is one model call for all series together.
+    steps is one model call for all series together. `history` may come as its `Panel`, built
+    once when several members forecast the same history.
     Returns the long frame `unique_id, ds, yhat`.
     """
-    latest = _latest_windows(history, lookback, scaler)
+    panel = history if isinstance(history, Panel) else Panel(history)
+    latest = _latest_windows(panel, lookback, scaler)
     values, dates = latest.values, latest.dates
     n_steps = math.ceil(horizon / model_horizon) * model_horizon
-    future = [_future(last, step, n_steps) for last, step in zip(latest.last_ds, latest.steps, strict=True)]
+    future = panel.future(n_steps)
     blocks: list[np.ndarray] = []
     for start in range(0, n_steps, model_horizon):
         X = scaler.inputs(values, dates)
@@ -56,72 +65,79 @@ def forecast(
         blocks.append(block)
         values = np.concatenate([values, block], axis=1)[:, -lookback:]
         if scaler.covariates:  # the fed-back steps' own timestamps
-            ahead = np.stack([f[start : start + model_horizon] for f in future])
-            dates = np.concatenate([dates, ahead], axis=1)[:, -lookback:]
+            dates = np.concatenate([dates, future[:, start : start + model_horizon]], axis=1)[:, -lookback:]
     scaled = np.concatenate(blocks, axis=1)[:, :horizon]
     return pd.DataFrame(
         {
-            "unique_id": np.repeat(latest.uids, horizon),
-            "ds": np.concatenate([f[:horizon] for f in future]),
-            "yhat": scaler.restore(latest.uids, scaled, latest.cycles).reshape(-1),
+            "unique_id": np.repeat(panel.uids, horizon),
+            "ds": future[:, :horizon].reshape(-1),
+            "yhat": scaler.restore(panel.uids, scaled, latest.cycles).reshape(-1),
         }
     )
 
 
 @dataclass(frozen=True)
 class LatestWindows:
-    """Per series, in sorted order: the last `lookback` scaled values and timestamps, what follows them."""
+    """Per series, in `Panel` order: the last `lookback` scaled values and timestamps, the cycle after them."""
 
-    uids: np.ndarray
     values: np.ndarray  # float64[n, lookback]
     dates: np.ndarray  # [n, lookback]
     cycles: np.ndarray  # float64[n, season]: the seasonal part of the steps ahead (zeros without one)
-    last_ds: list[object]
-    steps: list[str]
 
 
-def _latest_windows(history: pd.DataFrame, lookback: int, scaler: Scaler) -> LatestWindows:
+def _latest_windows(panel: Panel, lookback: int, scaler: Scaler) -> LatestWindows:
     """The inputs of every series' next forecast; the whole history shapes its seasonal part."""
-    uids, windows, dates, cycles, last_ds, steps = [], [], [], [], [], []
-    for uid, group in history.groupby("unique_id", sort=True):
-        if len(group) < max(lookback, 2):
-            raise DataValidationError(
-                f"rule 'enough history': series {uid!r} has {len(group)} points; the model needs {max(lookback, 2)}"
-            )
-        adjusted, cycle = scaler.adjust(str(uid), group["y"].to_numpy("float64"))
-        uids.append(str(uid))
-        windows.append(adjusted[-lookback:])
-        cycles.append(cycle)
-        dates.append(group["ds"].to_numpy()[-lookback:])
-        last_ds.append(group["ds"].iloc[-1])
-        steps.append(series_step(group["ds"]))
-    return LatestWindows(
-        np.array(uids, dtype=object), np.stack(windows), np.stack(dates), _stack_cycles(cycles), last_ds, steps
-    )
+    _refuse_unusable(panel, max(lookback, 2), scaler)
+    rows = panel.latest(lookback)
+    loc, scale = scaler.params(panel.uids)
+    seasonal, cycles = _seasonal(panel, scaler, lookback)
+    values = (scaler.forward(panel.y[rows]) - seasonal - loc[:, np.newaxis]) / scale[:, np.newaxis]
+    return LatestWindows(values, panel.dates(rows), cycles)
 
 
-def _stack_cycles(cycles: list[np.ndarray]) -> np.ndarray:
-    """One row per series; a series too short for a seasonal part gets zeros of the common length."""
-    width = max(len(c) for c in cycles)
-    return np.stack([c if len(c) == width else np.zeros(width) for c in cycles])
+def _refuse_unusable(panel: Panel, need: int, scaler: Scaler) -> None:
+    """Raise what a loop over the series in order would raise first: too short, unknown, outside log1p's domain."""
+    if not len(panel):
+        raise DataValidationError("rule 'at least one series': the history has no rows")
+    outside = panel.per_series(scaler.out_of_domain(panel.y)) > 0
+    bad = (panel.lengths < need) | ~scaler.knows(panel.uids) | outside
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    if panel.lengths[i] < need:
+        raise DataValidationError(
+            f"rule 'enough history': series {panel.key(i)!r} has {int(panel.lengths[i])} points; the model needs {need}"
+        )
+    scaler.adjust(panel.uids[i], panel.y[panel.rows_of(i)])  # raises the unknown-series or log-domain error
 
 
-def series_step(ds: pd.Series) -> str:
-    """The step forecasts of a series advance by: its frequency in its latest 200 points, else 1."""
-    return series_frequency(ds.iloc[-200:]) or "1"
+def _seasonal(panel: Panel, scaler: Scaler, lookback: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per series, the seasonal part at its last `lookback` points and the cycle after them (zeros without one).
+
+    Members with the same transform and season share one fit per history (`Panel.memo`).
+    """
+    if scaler.season_length < 2:
+        return np.zeros((len(panel), lookback)), np.zeros((len(panel), 1))
+    key = ("seasonal", scaler.value_transform, scaler.season_length, lookback)
+    return panel.memo(key, lambda: _fit_seasonal(panel, scaler, lookback))  # type: ignore[no-any-return]
 
 
-def future_timestamps(ds: pd.Series, horizon: int) -> np.ndarray:
-    """The `horizon` timestamps after a series' last `ds`, as every forecast of this package makes them."""
-    return _future(ds.iloc[-1], series_step(ds), horizon)
+def _fit_seasonal(panel: Panel, scaler: Scaler, lookback: int) -> tuple[np.ndarray, np.ndarray]:
+    """STL is one fit per series: only the series with two full seasons get one."""
+    m = scaler.season_length
+    seasonal, cycles = np.zeros((len(panel), lookback)), np.zeros((len(panel), m))
+    for i in np.flatnonzero(panel.lengths >= 2 * m).tolist():
+        part, cycles[i] = seasonal_component(scaler.forward(panel.y[panel.rows_of(i)]), m)
+        seasonal[i] = part[-lookback:]
+    return seasonal, cycles
 
 
-def _future(last: object, step: str, horizon: int) -> np.ndarray:
-    """The `horizon` timestamps after `last`, `step` apart (an integer step or an offset alias)."""
-    if step.lstrip("-").isdigit():
-        return np.asarray(last) + int(step) * np.arange(1, horizon + 1)
-    dates = pd.date_range(start=pd.Timestamp(last), periods=horizon + 1, freq=step)  # type: ignore[arg-type, call-overload]
-    return np.asarray(dates[1:])
+def future_timestamps(history: pd.DataFrame | Panel, horizon: int) -> np.ndarray:
+    """[n, horizon]: the timestamps after each series' last `ds` (series in `unique_id` order).
+
+    Every forecast of this package makes them this way: each series steps by its own step.
+    """
+    return (history if isinstance(history, Panel) else Panel(history)).future(horizon)
 
 
 def check_finite_forecasts(forecasts: pd.DataFrame, model: str) -> pd.DataFrame:

@@ -23,7 +23,7 @@ PYFUNC_FILE = Path(__file__).with_name("pyfunc_model.py")
 BASELINE_FILE = Path(__file__).with_name("baseline_model.py")
 # What a logged model bundles as its code: the modules it imports at load and predict, nothing of
 # the config, CLI, flows, tracking or sweep (tests/unit/test_architecture.py checks the closure).
-_SHARED = ("__init__", "errors", "contract", "seasonality", "recipe", "intervals", "forecasting")
+_SHARED = ("__init__", "errors", "contract", "seasonality", "recipe", "intervals", "panel", "forecasting")
 SERVING_MODULES = (*_SHARED, "model", "pyfunc_model")
 BASELINE_MODULES = (*_SHARED, "crossval", "baseline_model")
 

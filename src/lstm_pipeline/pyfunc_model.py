@@ -29,7 +29,7 @@ class LstmForecaster(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         """Load the networks and their preprocessing state once per process."""
         # Import everything predict needs now: the model's files may be gone once it is loaded.
-        from lstm_pipeline import contract, forecasting, intervals  # noqa: F401
+        from lstm_pipeline import contract, forecasting, intervals, panel  # noqa: F401
         from lstm_pipeline.model import load_network
         from lstm_pipeline.recipe import Scaler
 
@@ -56,17 +56,19 @@ class LstmForecaster(PythonModel):
         from lstm_pipeline.contract import check_series
         from lstm_pipeline.forecasting import forecast, median_forecast, predict_batched
         from lstm_pipeline.intervals import add_intervals, history_scales
+        from lstm_pipeline.panel import Panel
 
         history = model_input.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True)
         check_series(history, min_length=self.lookback)
         horizon = int((params or {}).get("horizon") or self.horizon)
         if not 1 <= horizon <= MAX_HORIZON:  # `mlflow models serve` reaches here without the CLI's checks
             raise ValueError(f"horizon must be between 1 and {MAX_HORIZON} steps, got {horizon}")
+        panel = Panel(history)  # laid out once for every member
         forecasts = median_forecast(
             [
                 forecast(
                     partial(predict_batched, network),
-                    history,
+                    panel,
                     lookback=lookback,
                     model_horizon=model_horizon,
                     horizon=horizon,

@@ -116,10 +116,31 @@ class Scaler:
 
     def restore(self, uids: np.ndarray, scaled: np.ndarray, cycles: np.ndarray) -> np.ndarray:
         """Undo `adjust` for forecasts `[n, h]`: row i belongs to `uids[i]`, whose seasonal cycle is `cycles[i]`."""
-        params = np.array([self._params(str(uid)) for uid in uids], dtype="float64").reshape(-1, 2)
+        loc, scale = self.params(uids)
         seasonal = cycles[:, np.arange(scaled.shape[1]) % cycles.shape[1]]
-        values = scaled * params[:, 1:2] + params[:, 0:1] + seasonal
+        values = scaled * scale[:, np.newaxis] + loc[:, np.newaxis] + seasonal
         return np.expm1(values) if self.value_transform == "log" else values
+
+    def knows(self, uids: np.ndarray) -> np.ndarray:
+        """bool[n]: whether each series of `uids` was in the training data."""
+        return self._positions(uids) >= 0
+
+    def params(self, uids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`loc` and `scale` of every series of `uids` as arrays; the first unknown one raises as in `adjust`."""
+        positions = self._positions(uids)
+        if (positions < 0).any():
+            self._params(str(uids[int(np.argmax(positions < 0))]))
+        loc = np.fromiter(self.loc.values(), dtype="float64", count=len(self.loc))
+        scale = np.fromiter(map(self.scale.__getitem__, self.loc), dtype="float64", count=len(self.loc))
+        return loc[positions], scale[positions]
+
+    def out_of_domain(self, values: np.ndarray) -> np.ndarray:
+        """bool: the values the value transform refuses (<= -1 for log1p)."""
+        return values <= -1 if self.value_transform == "log" else np.zeros(np.shape(values), dtype=bool)
+
+    def forward(self, values: np.ndarray) -> np.ndarray:
+        """The value transform of values already checked with `out_of_domain`."""
+        return np.log1p(values) if self.value_transform == "log" else values
 
     def transform(self, uid: str, values: np.ndarray) -> np.ndarray:
         """Scale (and deseasonalise) raw values of series `uid`: `adjust` without the cycle."""
@@ -187,6 +208,10 @@ class Scaler:
             int(state.get("season_length", 1)),
             int(state.get("anchor_period", 1)),
         )
+
+    def _positions(self, uids: np.ndarray) -> np.ndarray:
+        """Where each series of `uids` (as text) is among the known ones; -1 for an unknown one."""
+        return pd.Index(list(self.loc)).get_indexer(pd.Index(list(map(str, uids))))
 
     def _params(self, uid: str) -> tuple[float, float]:
         if uid not in self.loc:
